@@ -1,0 +1,177 @@
+"""The one interface every Thrust environment backend shares.
+
+A `VecEnv` owns preallocated arrays (observations, rewards, flags, final observations, episode
+statistics) and hands out views of them. `step` is `send` followed by `recv`; backends implement
+`_send`/`_recv` (and `_reset`) and fill the arrays in place. The semantics (same-step autoreset,
+final observations, terminated vs truncated, episode statistics, seeding) are the table in the README.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from gymnasium.vector.utils import batch_space
+
+
+def allocate(space: gym.Space, n: int) -> Any:
+    """Zeroed storage for `n` values of `space`: an array, or a dict/tuple of arrays for composite spaces."""
+    if isinstance(space, gym.spaces.Dict):
+        return {key: allocate(sub, n) for key, sub in space.spaces.items()}
+    if isinstance(space, gym.spaces.Tuple):
+        return tuple(allocate(sub, n) for sub in space.spaces)
+    if space.shape is None or space.dtype is None:
+        raise TypeError(f"cannot allocate a buffer for space {space}")
+    return np.zeros((n, *space.shape), dtype=space.dtype)
+
+
+def check_actions(space: gym.Space, actions: Any, n: int) -> None:
+    """Raise `ValueError` unless `actions` is a valid batch of `n` actions from `space`.
+
+    Costs a constant number of vectorized numpy calls, never a Python loop over envs. Box actions
+    are checked for shape, dtype and NaN; their range is the environment's business (Gymnasium's
+    own envs clip), so it is not checked here.
+    """
+    if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
+        items = space.spaces.items() if isinstance(space, gym.spaces.Dict) else enumerate(space.spaces)
+        for key, sub in items:
+            check_actions(sub, actions[key], n)
+        return
+    if not isinstance(actions, np.ndarray):
+        raise ValueError(f"actions must be a numpy array of shape {(n, *space.shape)}, got {type(actions).__name__}")
+    expected = (n, *space.shape)
+    if actions.shape != expected:
+        raise ValueError(f"actions must have shape {expected} for {space}, got {actions.shape}")
+    if actions.size == 0:
+        return
+    if isinstance(space, gym.spaces.Discrete):
+        if actions.dtype.kind not in "iu":
+            raise ValueError(f"actions for {space} must be integers, got dtype {actions.dtype}")
+        low, high = actions.min(), actions.max()
+        if low < space.start or high >= space.start + space.n:
+            raise ValueError(
+                f"actions for {space} must lie in [{space.start}, {space.start + space.n - 1}], "
+                f"got values in [{low}, {high}]"
+            )
+    elif isinstance(space, gym.spaces.MultiDiscrete):
+        if actions.dtype.kind not in "iu":
+            raise ValueError(f"actions for {space} must be integers, got dtype {actions.dtype}")
+        offset = actions - space.start
+        if (offset < 0).any() or (offset >= space.nvec).any():
+            raise ValueError(f"actions for {space} must satisfy start <= a < start + nvec")
+    elif isinstance(space, gym.spaces.MultiBinary):
+        if actions.dtype.kind not in "iub":
+            raise ValueError(f"actions for {space} must be integers or booleans, got dtype {actions.dtype}")
+        if actions.min() < 0 or actions.max() > 1:
+            raise ValueError(f"actions for {space} must be 0 or 1")
+    elif isinstance(space, gym.spaces.Box):
+        if actions.dtype.kind != "f":
+            raise ValueError(f"actions for {space} must be floating point, got dtype {actions.dtype}")
+        if np.isnan(actions.min()):
+            raise ValueError(f"actions for {space} contain NaN")
+
+
+class VecEnv(gym.vector.VectorEnv):
+    """Base class of every Thrust backend: preallocated buffers and the send/recv state machine.
+
+    Subclasses call `super().__init__(...)`, then implement `_reset(seed, options)`,
+    `_send(actions, env_ids)` and `_recv()`, writing into the arrays below. `_recv` returns
+    `(observations, rewards, terminations, truncations, infos, env_ids)`: in sync mode the full
+    arrays and `env_ids = arange(num_envs)`. Returned arrays are views of these buffers, valid
+    until the next `step`/`recv`. `episode_returns`/`episode_lengths` hold the statistics of the
+    episode that just ended, valid where `final_mask` is true; running sums live in the backend.
+    """
+
+    metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    initial_seed: int | None = None  # used by the first reset() called without a seed (see thrust.make)
+
+    def __init__(
+        self,
+        single_observation_space: gym.Space,
+        single_action_space: gym.Space,
+        num_envs: int,
+        batch_size: int | None = None,
+    ) -> None:
+        if num_envs < 1:
+            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        batch_size = num_envs if batch_size is None else batch_size
+        if not 1 <= batch_size <= num_envs:
+            raise ValueError(f"batch_size must lie in [1, num_envs={num_envs}], got {batch_size}")
+        self.num_envs = num_envs
+        self.batch_size = batch_size
+        self.single_observation_space = single_observation_space
+        self.single_action_space = single_action_space
+        self.observation_space = batch_space(single_observation_space, num_envs)
+        self.action_space = batch_space(single_action_space, num_envs)
+
+        self.observations = allocate(single_observation_space, num_envs)
+        self.rewards = np.zeros(num_envs, dtype=np.float32)
+        self.terminations = np.zeros(num_envs, dtype=bool)
+        self.truncations = np.zeros(num_envs, dtype=bool)
+        self.final_observations = allocate(single_observation_space, num_envs)
+        self.final_mask = np.zeros(num_envs, dtype=bool)
+        self.episode_returns = np.zeros(num_envs, dtype=np.float64)
+        self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
+        self.infos: dict[str, Any] = {
+            "final_obs": self.final_observations,
+            "_final_obs": self.final_mask,
+            "episode": {"r": self.episode_returns, "l": self.episode_lengths},
+            "_episode": self.final_mask,
+        }
+        self._needs_reset = True
+        self._pending = False
+
+    # -- the public interface -------------------------------------------------------------------
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        """Reset every env; env `i` is seeded with `seed + i`. Returns `(observations, infos)`."""
+        if self._pending:
+            raise RuntimeError("reset() called while a send() is pending; call recv() first")
+        if seed is None and self.initial_seed is not None:
+            seed, self.initial_seed = self.initial_seed, None
+        self._reset(seed, options)
+        self.final_mask[:] = False
+        self._needs_reset = False
+        return self.observations, self.infos
+
+    def step(self, actions: Any):
+        """Step every env with `actions`: `(observations, rewards, terminations, truncations, infos)`."""
+        if self.batch_size != self.num_envs:
+            raise RuntimeError(
+                f"step() needs batch_size == num_envs; this env has batch_size={self.batch_size} "
+                f"and num_envs={self.num_envs}: use send()/recv()"
+            )
+        self.send(actions)
+        observations, rewards, terminations, truncations, infos, _ = self.recv()
+        return observations, rewards, terminations, truncations, infos
+
+    def send(self, actions: Any, env_ids: np.ndarray | None = None) -> None:
+        """Start stepping envs `env_ids` (default: all) with `actions`, one row per env id."""
+        if self._needs_reset:
+            raise RuntimeError("call reset() before step()/send()")
+        if self._pending:
+            raise RuntimeError("send() called twice without recv() in between")
+        count = self.num_envs if env_ids is None else len(env_ids)
+        check_actions(self.single_action_space, actions, count)
+        self._send(actions, env_ids)
+        self._pending = True
+
+    def recv(self):
+        """Finish a step: `(observations, rewards, terminations, truncations, infos, env_ids)`."""
+        if not self._pending:
+            raise RuntimeError("recv() called without a pending send()")
+        self._pending = False
+        return self._recv()
+
+    # -- what a backend implements ----------------------------------------------------------------
+
+    def _reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        raise NotImplementedError
+
+    def _send(self, actions: Any, env_ids: np.ndarray | None) -> None:
+        raise NotImplementedError
+
+    def _recv(self) -> tuple[Any, np.ndarray, np.ndarray, np.ndarray, dict[str, Any], np.ndarray]:
+        raise NotImplementedError
