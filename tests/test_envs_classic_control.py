@@ -1,0 +1,51 @@
+"""Native classic-control envs against Gymnasium's own: identical states and actions, identical trajectories."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import thrust
+
+NUM_ENVS = 8
+STEPS = 1300  # NUM_ENVS * STEPS >= 10,000 env steps per env id
+
+
+def policy(env_id: str, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random actions mixed with a heuristic that reaches the goal, so episodes end both ways."""
+    n = len(obs)
+    if env_id == "CartPole-v1":  # push toward where the pole falls: long episodes, some reach the time limit
+        heuristic = (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
+        return np.where(rng.random(n) < 0.05, rng.integers(0, 2, n), heuristic)
+    raise KeyError(env_id)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1"])
+def test_trajectories_match_gymnasium(env_id):
+    envs = thrust.make(env_id, num_envs=NUM_ENVS, seed=0)
+    reference = [gym.make(env_id) for _ in range(NUM_ENVS)]
+    obs, _ = envs.reset()
+
+    def sync(i):  # copy env i's fresh state into the reference env
+        reference[i].reset(seed=i)
+        reference[i].unwrapped.state = envs.gymnasium_state(envs.states[i])
+
+    for i in range(NUM_ENVS):
+        sync(i)
+    rng = np.random.default_rng(0)
+    ends = {"terminated": 0, "truncated": 0}
+    for _ in range(STEPS):
+        actions = policy(env_id, obs, rng)
+        obs, rewards, terminations, truncations, infos = envs.step(actions)
+        for i, env in enumerate(reference):
+            ref_obs, ref_reward, ref_terminated, ref_truncated, _ = env.step(actions[i])
+            done = ref_terminated or ref_truncated
+            assert bool(terminations[i]) == ref_terminated and bool(truncations[i]) == ref_truncated
+            assert bool(infos["_final_obs"][i]) == done
+            got = infos["final_obs"][i] if done else obs[i]
+            np.testing.assert_allclose(got, ref_obs, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(rewards[i], ref_reward, rtol=1e-6, atol=1e-6)
+            if done:
+                ends["terminated"] += ref_terminated
+                ends["truncated"] += ref_truncated
+                sync(i)
+    assert ends["terminated"] > 0 and ends["truncated"] > 0, ends

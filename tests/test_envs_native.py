@@ -1,0 +1,168 @@
+"""The native env harness: seeding, thread independence, checkpoints, autoreset bookkeeping, bad input."""
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import thrust
+from thrust.envs import NativeVecEnv, registry
+
+
+def random_actions(envs, rng: np.random.Generator) -> np.ndarray:
+    space = envs.single_action_space
+    if isinstance(space, gym.spaces.Discrete):
+        return rng.integers(space.start, space.start + space.n, envs.num_envs)
+    return rng.uniform(space.low, space.high, (envs.num_envs, *space.shape)).astype(space.dtype)
+
+
+def rollout(envs, steps: int, seed: int | None = 0, actions_seed: int = 0) -> list[np.ndarray]:
+    """Copies of everything `steps` random steps return (observations, rewards, flags, final obs, stats)."""
+    rng = np.random.default_rng(actions_seed)
+    obs, _ = envs.reset(seed=seed)
+    out = [obs.copy()]
+    for _ in range(steps):
+        obs, rewards, terminations, truncations, infos = envs.step(random_actions(envs, rng))
+        mask = infos["_final_obs"]
+        out += [obs.copy(), rewards.copy(), terminations.copy(), truncations.copy(), mask.copy(),
+                infos["final_obs"][mask], infos["episode"]["r"][mask], infos["episode"]["l"][mask]]
+    return out
+
+
+def assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        np.testing.assert_array_equal(x, y)
+
+
+@pytest.mark.parametrize("env_id", sorted(registry))
+def test_same_seed_same_trajectory_whatever_the_threads(env_id):
+    many = registry[env_id](num_envs=600, num_threads=2)  # parallel kernel (600 >= parallel_threshold)
+    assert many.num_envs >= NativeVecEnv.parallel_threshold
+    reference = rollout(many, 150)
+    assert_same(rollout(registry[env_id](num_envs=600, num_threads=1), 150), reference)
+    different = rollout(registry[env_id](num_envs=600), 150, seed=1)
+    assert not np.array_equal(different[0], reference[0])
+    # env i's stream depends only on seed + i: the first 8 of 600 envs are a serial 8-env run
+    few = registry[env_id](num_envs=8)
+    rng = np.random.default_rng(0)
+    obs, _ = few.reset(seed=0)
+    obs_many, _ = many.reset(seed=0)
+    np.testing.assert_array_equal(obs, obs_many[:8])
+    for _ in range(150):
+        actions = random_actions(many, rng)
+        few.step(actions[:8])
+        many.step(actions)
+        np.testing.assert_array_equal(few.observations, many.observations[:8])
+        np.testing.assert_array_equal(few.rewards, many.rewards[:8])
+
+
+def test_reset_without_seed_continues_the_streams():
+    envs = thrust.make("CartPole-v1", num_envs=4, seed=5)
+    first, _ = envs.reset()
+    first = first.copy()
+    second, _ = envs.reset()
+    assert not np.array_equal(first, second)
+    again, _ = envs.reset(seed=5)
+    np.testing.assert_array_equal(again, first)
+
+
+def test_reset_distribution_is_gymnasiums():
+    envs = thrust.make("CartPole-v1", num_envs=20_000, seed=0)
+    envs.reset()
+    states = envs.states
+    assert states.min() >= -0.05 and states.max() < 0.05
+    np.testing.assert_allclose(states.mean(axis=0), 0.0, atol=1e-3)
+    np.testing.assert_allclose(states.std(axis=0), 0.1 / np.sqrt(12), rtol=0.02)
+    np.testing.assert_array_equal(envs.observations, states.astype(np.float32))
+
+
+@pytest.mark.parametrize("env_id", sorted(registry))
+def test_state_dict_resumes_bit_identically(env_id):
+    envs = registry[env_id](num_envs=16)
+    rollout(envs, 120)
+    checkpoint = envs.state_dict()
+    after = [envs.step(a)[0].copy() for a in [random_actions(envs, np.random.default_rng(s)) for s in range(150)]]
+    fresh = registry[env_id](num_envs=16)
+    fresh.load_state_dict(checkpoint)
+    for s in range(150):
+        np.testing.assert_array_equal(fresh.step(random_actions(fresh, np.random.default_rng(s)))[0], after[s])
+    with pytest.raises(ValueError, match="keys"):
+        fresh.load_state_dict({"states": checkpoint["states"]})
+
+
+def test_episode_statistics_and_final_observations():
+    envs = thrust.make("CartPole-v1", num_envs=32, seed=0, max_episode_steps=40)
+    rng = np.random.default_rng(0)
+    obs, _ = envs.reset()
+    returns, lengths, finished = np.zeros(32), np.zeros(32, dtype=np.int64), 0
+    for _ in range(300):
+        previous = obs.copy()
+        obs, rewards, terminations, truncations, infos = envs.step(rng.integers(0, 2, 32))
+        returns += rewards
+        lengths += 1
+        done = terminations | truncations
+        np.testing.assert_array_equal(infos["_episode"], done)
+        np.testing.assert_array_equal(infos["episode"]["r"][done], returns[done])
+        np.testing.assert_array_equal(infos["episode"]["l"][done], lengths[done])
+        assert (lengths[truncations] == 40).all() and (lengths[done] <= 40).all()
+        # the final observation continues the episode; the returned one starts the next
+        moved = np.abs(infos["final_obs"][done] - previous[done]).max(initial=0.0)
+        assert moved < 0.5
+        assert (np.abs(obs[done]) <= 0.05).all()
+        finished += done.sum()
+        returns[done], lengths[done] = 0.0, 0
+    assert finished > 32
+
+
+def test_native_env_metadata_and_spaces():
+    envs = thrust.make("CartPole-v1", num_envs=3, seed=0)
+    reference = gym.make("CartPole-v1")
+    assert isinstance(envs, NativeVecEnv)
+    assert envs.single_observation_space == reference.observation_space
+    assert envs.single_action_space == reference.action_space
+    assert envs.observation_space.shape == (3, 4) and envs.action_space.shape == (3,)
+    assert envs.metadata["autoreset_mode"] == gym.vector.AutoresetMode.SAME_STEP
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        (np.zeros(3, dtype=np.int64), "shape"),
+        (np.zeros(2, dtype=np.float32), "integers"),
+        (np.array([0, 2]), r"\[0, 1\]"),
+        (np.array([-1, 0]), r"\[0, 1\]"),
+    ],
+)
+def test_bad_actions_raise(actions, message):
+    envs = thrust.make("CartPole-v1", num_envs=2, seed=0)
+    envs.reset()
+    with pytest.raises(ValueError, match=message):
+        envs.step(actions)
+
+
+def test_misuse_raises():
+    with pytest.raises(ValueError, match="num_threads"):
+        thrust.make("CartPole-v1", num_envs=2, num_threads=99)
+    with pytest.raises(ValueError, match="render_mode"):
+        thrust.make("CartPole-v1", num_envs=2, render_mode="human")
+    envs = thrust.make("CartPole-v1", num_envs=2, seed=0)
+    with pytest.raises(RuntimeError, match="reset"):
+        envs.step(np.zeros(2, dtype=np.int64))
+    with pytest.raises(ValueError, match="options"):
+        envs.reset(options={"low": -0.1})
+    envs.reset()
+    with pytest.raises(ValueError, match="env_ids=None"):
+        envs.send(np.zeros(1, dtype=np.int64), env_ids=np.array([1]))
+    with pytest.raises(RuntimeError, match="render_mode"):
+        envs.render()
+
+
+def test_render_draws_env_zero():
+    envs = thrust.make("CartPole-v1", num_envs=2, seed=0, render_mode="rgb_array")
+    envs.reset()
+    frame = envs.render()
+    reference = gym.make("CartPole-v1", render_mode="rgb_array")
+    reference.reset()
+    reference.unwrapped.state = envs.states[0].copy()
+    np.testing.assert_array_equal(frame, reference.render())
+    assert frame.shape == (400, 600, 3)

@@ -1,0 +1,314 @@
+"""The native env harness: write one env's physics as three small functions, get N of them in numba threads.
+
+A native env is a subclass of `NativeVecEnv` that declares its spaces, the number of float64 state
+variables per env and a time limit, and three static methods in numba's subset of Python:
+
+    reset_env(state, rng)                 draw env's initial state into `state` (float64[state_size])
+    step_env(state, action, rng) -> (reward, terminated)
+                                          advance `state` in place by one action
+    observe(state, obs)                   write the observation of `state` into `obs`
+
+`action` is an integer for a `Discrete` action space and a 1-D array row for a `Box` one. `rng` is
+the env's own random stream (see `uniform`/`normal`/`randint` below). The subclass gets, for free,
+struct-of-arrays state for all envs, `reset`/`step` kernels parallel across threads with `prange`,
+same-step autoreset, final observations, time-limit truncation, per-env seeding (env `i` gets
+`seed + i`, whatever the number of threads), episode statistics and `state_dict` checkpoints.
+
+Kernels are compiled once per env class and cached on disk next to the env's source file (numba
+`cache=True`), so a second process pays no compile. numba cannot cache a kernel that closes over
+other jitted functions, so the harness generates each class's kernels from one template with
+the class's functions as globals, compiled under the env module's filename; the kernel names
+carry a hash of the harness and env sources, so editing either compiles afresh.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import os
+import sys
+from typing import Any, ClassVar
+
+import gymnasium as gym
+import numba
+import numpy as np
+
+from thrust.vector.base import VecEnv
+
+# -- per-env random streams ------------------------------------------------------------------------
+# SplitMix64: one uint64 of state per env, a counter stepped by an odd constant and mixed. Each env's
+# stream depends only on its own seed, so trajectories do not depend on how envs map to threads.
+_GAMMA = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_TWO_TO_MINUS_53 = 1.0 / 9007199254740992.0
+
+
+@numba.njit(inline="always")
+def next_uint64(rng: np.ndarray) -> np.uint64:
+    """The next 64 random bits of the stream `rng` (a one-element uint64 array, advanced in place)."""
+    z = rng[0] + _GAMMA
+    rng[0] = z
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@numba.njit(inline="always")
+def uniform(rng: np.ndarray, low: float, high: float) -> float:
+    """A float64 uniform on [low, high), like `np.random.Generator.uniform` (53 random bits)."""
+    return low + (high - low) * (np.float64(next_uint64(rng) >> _S11) * _TWO_TO_MINUS_53)
+
+
+@numba.njit(inline="always")
+def randint(rng: np.ndarray, low: int, high: int) -> int:
+    """An integer uniform on [low, high) (modulo bias below 2**-40 for ranges under 2**24)."""
+    return low + np.int64(next_uint64(rng) % np.uint64(high - low))
+
+
+@numba.njit
+def normal(rng: np.ndarray, mean: float, std: float) -> float:
+    """A float64 Gaussian sample (Box-Muller)."""
+    u1 = 1.0 - np.float64(next_uint64(rng) >> _S11) * _TWO_TO_MINUS_53  # in (0, 1]: log is finite
+    u2 = np.float64(next_uint64(rng) >> _S11) * _TWO_TO_MINUS_53
+    return mean + std * np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+def seed_streams(rng_states: np.ndarray, seed: int | None) -> None:
+    """Seed stream `i` with `seed + i` (a fresh random base seed when `seed` is None)."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().generate_state(1, np.uint64)[0])
+    if not isinstance(seed, (int, np.integer)):
+        raise ValueError(f"seed must be an int or None, got {type(seed).__name__}")
+    rng_states[:, 0] = np.uint64(int(seed) % 2**64) + np.arange(len(rng_states), dtype=np.uint64)
+
+
+# -- kernels ---------------------------------------------------------------------------------------
+# `{p}` is the env class's prefix; `reset_env`, `step_env`, `observe` are its jitted functions.
+_KERNEL_TEMPLATE = '''
+@numba.njit(inline="always")
+def {p}step_one(i, states, rng_states, actions, observations, rewards, terminations, truncations,
+                final_observations, final_mask, episode_returns, episode_lengths, running_returns,
+                running_lengths, max_episode_steps):
+    state = states[i]
+    rng = rng_states[i]
+    reward, terminated = {p}step_env(state, actions[i], rng)
+    running_returns[i] += reward
+    running_lengths[i] += 1
+    truncated = running_lengths[i] >= max_episode_steps
+    rewards[i] = reward
+    terminations[i] = terminated
+    truncations[i] = truncated
+    if terminated or truncated:
+        {p}observe(state, final_observations[i])
+        final_mask[i] = True
+        episode_returns[i] = running_returns[i]
+        episode_lengths[i] = running_lengths[i]
+        running_returns[i] = 0.0
+        running_lengths[i] = 0
+        {p}reset_env(state, rng)
+    else:
+        final_mask[i] = False
+    {p}observe(state, observations[i])
+
+
+@numba.njit(parallel=True, cache=CACHE)
+def {p}step_parallel(states, rng_states, actions, observations, rewards, terminations, truncations,
+                     final_observations, final_mask, episode_returns, episode_lengths, running_returns,
+                     running_lengths, max_episode_steps):
+    for i in numba.prange(states.shape[0]):
+        {p}step_one(i, states, rng_states, actions, observations, rewards, terminations, truncations,
+                    final_observations, final_mask, episode_returns, episode_lengths, running_returns,
+                    running_lengths, max_episode_steps)
+
+
+@numba.njit(cache=CACHE)
+def {p}step_serial(states, rng_states, actions, observations, rewards, terminations, truncations,
+                   final_observations, final_mask, episode_returns, episode_lengths, running_returns,
+                   running_lengths, max_episode_steps):
+    for i in range(states.shape[0]):
+        {p}step_one(i, states, rng_states, actions, observations, rewards, terminations, truncations,
+                    final_observations, final_mask, episode_returns, episode_lengths, running_returns,
+                    running_lengths, max_episode_steps)
+
+
+@numba.njit(cache=CACHE)
+def {p}reset_all(states, rng_states, observations):
+    for i in range(states.shape[0]):
+        {p}reset_env(states[i], rng_states[i])
+        {p}observe(states[i], observations[i])
+'''
+
+_HARNESS_SOURCE = open(__file__, "rb").read()  # noqa: SIM115 (read once at import)
+
+
+def _build_kernels(cls: type[NativeVecEnv]) -> dict[str, Any]:
+    """Compile-on-first-call kernels for one env class, cached on disk next to its source file."""
+    module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
+    cache = module_file is not None and os.path.exists(module_file)
+    env_source = open(module_file, "rb").read() if cache else inspect.getsource(cls).encode()  # noqa: SIM115
+    digest = hashlib.sha256(_HARNESS_SOURCE + env_source).hexdigest()[:10]
+    prefix = f"{cls.__name__}_{digest}_"
+    namespace: dict[str, Any] = {
+        "__name__": cls.__module__,  # numba's cache rebuilds the kernel's environment from this module
+        "numba": numba,
+        "CACHE": cache,
+        f"{prefix}reset_env": numba.njit(inline="always")(cls.reset_env),
+        f"{prefix}step_env": numba.njit(inline="always")(cls.step_env),
+        f"{prefix}observe": numba.njit(inline="always")(cls.observe),
+    }
+    code = compile(_KERNEL_TEMPLATE.format(p=prefix), module_file if cache else "<thrust kernels>", "exec")
+    exec(code, namespace)  # the kernels' globals are this class's functions: see the module docstring
+    return {name: namespace[prefix + name] for name in ("step_parallel", "step_serial", "reset_all")}
+
+
+class NativeVecEnv(VecEnv):
+    """N copies of an environment whose physics are numba functions, stepped by one kernel call.
+
+    Subclasses declare `single_observation_space` (a `Box`), `single_action_space` (`Discrete` or
+    `Box`), `state_size`, `max_episode_steps` and the static methods `reset_env`, `step_env`,
+    `observe` (see the module docstring). `num_threads` caps numba's threads for this env's kernels
+    (None: numba's default, one per core); below `parallel_threshold` envs the serial kernel runs,
+    because waking threads costs more than it saves on small batches.
+    """
+
+    single_observation_space: ClassVar[gym.spaces.Box]
+    single_action_space: ClassVar[gym.spaces.Space]
+    state_size: ClassVar[int]
+    max_episode_steps: ClassVar[int | None] = None
+    gymnasium_id: ClassVar[str | None] = None  # a Gymnasium env whose renderer draws this env's state
+    parallel_threshold: ClassVar[int] = 512
+    metadata: ClassVar[dict[str, Any]] = {**VecEnv.metadata, "render_modes": []}
+    _kernels: ClassVar[dict[str, Any]]
+
+    reset_env: ClassVar[Any]
+    step_env: ClassVar[Any]
+    observe: ClassVar[Any]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        missing = [name for name in ("reset_env", "step_env", "observe") if not callable(getattr(cls, name, None))]
+        if missing:
+            raise TypeError(f"{cls.__name__} must define the static methods {missing}")
+        if not isinstance(getattr(cls, "single_observation_space", None), gym.spaces.Box):
+            raise TypeError(f"{cls.__name__}.single_observation_space must be a gymnasium.spaces.Box")
+        if not isinstance(getattr(cls, "single_action_space", None), (gym.spaces.Discrete, gym.spaces.Box)):
+            raise TypeError(f"{cls.__name__}.single_action_space must be a Discrete or Box space")
+        if cls.gymnasium_id is not None:
+            cls.metadata = {**cls.metadata, "render_modes": ["rgb_array"]}
+        cls._kernels = _build_kernels(cls)
+
+    def __init__(
+        self,
+        num_envs: int,
+        max_episode_steps: int | None = None,
+        num_threads: int | None = None,
+        render_mode: str | None = None,
+    ) -> None:
+        super().__init__(self.single_observation_space, self.single_action_space, num_envs)
+        if render_mode not in (None, *self.metadata["render_modes"]):
+            raise ValueError(
+                f"render_mode must be one of {[None, *self.metadata['render_modes']]}, got {render_mode!r}"
+            )
+        if num_threads is not None and not 1 <= num_threads <= numba.config.NUMBA_NUM_THREADS:
+            raise ValueError(f"num_threads must lie in [1, {numba.config.NUMBA_NUM_THREADS}], got {num_threads}")
+        limit = self.max_episode_steps if max_episode_steps is None else max_episode_steps
+        if limit is not None and limit < 1:
+            raise ValueError(f"max_episode_steps must be >= 1 or None, got {limit}")
+        self.max_episode_steps = limit
+        self.num_threads = num_threads
+        self.render_mode = render_mode
+        self._time_limit = np.iinfo(np.int64).max if limit is None else limit
+        self._step_kernel = self._kernels["step_parallel" if num_envs >= self.parallel_threshold else "step_serial"]
+        self.states = np.zeros((num_envs, self.state_size), dtype=np.float64)
+        self.rng_states = np.zeros((num_envs, 1), dtype=np.uint64)
+        self.running_returns = np.zeros(num_envs, dtype=np.float64)
+        self.running_lengths = np.zeros(num_envs, dtype=np.int64)
+        action_dtype = np.int64 if isinstance(self.single_action_space, gym.spaces.Discrete) else np.float32
+        self._actions = np.zeros((num_envs, *self.single_action_space.shape), dtype=action_dtype)
+        self._env_ids = np.arange(num_envs)
+        self._render_env: gym.Env | None = None
+        self._seeded = False  # a reset without a seed continues each env's stream once there is one
+
+    # -- VecEnv ----------------------------------------------------------------------------------
+
+    def _reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        if options:
+            raise ValueError(f"{type(self).__name__} takes no reset options, got {options}")
+        if seed is not None or not self._seeded:
+            seed_streams(self.rng_states, seed)
+            self._seeded = True
+        self._kernels["reset_all"](self.states, self.rng_states, self.observations)
+        self.running_returns[:] = 0.0
+        self.running_lengths[:] = 0
+
+    def _send(self, actions: Any, env_ids: np.ndarray | None) -> None:
+        if env_ids is not None and not np.array_equal(env_ids, self._env_ids):
+            raise ValueError(f"{type(self).__name__} steps all envs at once: pass env_ids=None")
+        np.copyto(self._actions, actions, casting="same_kind")
+
+    def _recv(self):
+        previous_threads = numba.get_num_threads()
+        if self.num_threads is not None:
+            numba.set_num_threads(self.num_threads)
+        try:
+            self._step_kernel(
+                self.states, self.rng_states, self._actions, self.observations, self.rewards, self.terminations,
+                self.truncations, self.final_observations, self.final_mask, self.episode_returns,
+                self.episode_lengths, self.running_returns, self.running_lengths, self._time_limit,
+            )
+        finally:
+            if self.num_threads is not None:
+                numba.set_num_threads(previous_threads)
+        return self.observations, self.rewards, self.terminations, self.truncations, self.infos, self._env_ids
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    _CHECKPOINTED = (
+        "states", "rng_states", "running_returns", "running_lengths", "observations", "rewards", "terminations",
+        "truncations", "final_observations", "final_mask", "episode_returns", "episode_lengths",
+    )
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """Copies of every array that determines the future: physics, random streams, counters, buffers."""
+        state = {name: getattr(self, name).copy() for name in self._CHECKPOINTED}
+        state["needs_reset"] = np.array(self._needs_reset)
+        return state
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        """Restore a `state_dict()` in place (views handed out earlier stay valid)."""
+        expected = {*self._CHECKPOINTED, "needs_reset"}
+        if set(state) != expected:
+            raise ValueError(f"state dict keys must be {sorted(expected)}, got {sorted(state)}")
+        if self._pending:
+            raise RuntimeError("load_state_dict() called while a send() is pending; call recv() first")
+        for name in self._CHECKPOINTED:
+            buffer = getattr(self, name)
+            if state[name].shape != buffer.shape:
+                raise ValueError(f"state[{name!r}] must have shape {buffer.shape}, got {state[name].shape}")
+            np.copyto(buffer, state[name], casting="same_kind")
+        self._needs_reset = bool(state["needs_reset"])
+        self._seeded = True
+
+    # -- rendering -------------------------------------------------------------------------------
+
+    def gymnasium_state(self, state: np.ndarray) -> Any:
+        """Env 0's state as the Gymnasium env's `state` attribute (used by `render`)."""
+        return state.copy()
+
+    def render(self) -> np.ndarray:
+        """Env 0's current frame as an RGB array, drawn by Gymnasium's renderer of the same env."""
+        if self.render_mode != "rgb_array":
+            raise RuntimeError(f"render() needs render_mode='rgb_array' at construction, got {self.render_mode!r}")
+        if self._needs_reset:
+            raise RuntimeError("call reset() before render()")
+        if self._render_env is None:
+            self._render_env = gym.make(self.gymnasium_id, render_mode="rgb_array")
+            self._render_env.reset(seed=0)
+        self._render_env.unwrapped.state = self.gymnasium_state(self.states[0])
+        return self._render_env.render()
+
+    def close_extras(self, **kwargs: Any) -> None:
+        if self._render_env is not None:
+            self._render_env.close()
