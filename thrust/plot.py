@@ -1,0 +1,84 @@
+"""Learning curves from run folders: episode return against env steps and against training time.
+
+Runs of the same env and algorithm (folders named `<env>__<algo>__<seed>__<time>`, as `thrust train`
+names them) form one group, drawn as the mean over its runs with a band of ± one standard deviation;
+a group of one run is drawn as its line.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from thrust.logger import read_progress
+
+
+def run_label(run_dir: Path) -> str:
+    """`<env> <algo>` for a run folder: from its saved config when there is one, else from its name."""
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.json"
+    parts = run_dir.resolve().name.split("__")
+    algo = parts[1] if len(parts) >= 4 else "ppo"
+    if config_path.is_file():
+        return f"{json.loads(config_path.read_text())['env_id']} {algo}"
+    return f"{parts[0]} {algo}" if len(parts) >= 4 else run_dir.name
+
+
+def load_curve(run_dir: Path, metric: str = "charts/episodic_return") -> dict[str, np.ndarray]:
+    """`steps`, `seconds` and `values` of `metric` in a run's `progress.csv`, rows without a value dropped."""
+    rows = [row for row in read_progress(run_dir) if not math.isnan(row.get(metric, math.nan))]
+    if not rows:
+        raise ValueError(f"{run_dir} has no values of {metric!r} yet (no episode has ended)")
+    return {
+        "steps": np.array([row["global_step"] for row in rows]),
+        "seconds": np.array([row["time/elapsed"] for row in rows]),
+        "values": np.array([row[metric] for row in rows]),
+    }
+
+
+def mean_and_std(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
+    """Mean and standard deviation of curves `(x, y)` on a common grid over the x range all of them cover."""
+    low = max(x[0] for x, _ in curves)
+    high = min(x[-1] for x, _ in curves)
+    grid = np.linspace(low, high, points) if high > low else np.array([low])
+    ys = np.stack([np.interp(grid, x, y) for x, y in curves])
+    return grid, ys.mean(axis=0), ys.std(axis=0)
+
+
+def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic_return") -> Path:
+    """Write a PNG of `metric` against env steps and against training seconds for `run_dirs`; return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, works over ssh and in CI
+    import matplotlib.pyplot as plt
+
+    if not run_dirs:
+        raise ValueError("plot needs at least one run folder")
+    groups: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
+    for run_dir in run_dirs:
+        groups[run_label(run_dir)].append(load_curve(run_dir, metric))
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    for label, curves in groups.items():
+        for ax, x_key in zip(axes, ("steps", "seconds"), strict=True):
+            if len(curves) == 1:
+                ax.plot(curves[0][x_key], curves[0]["values"], label=label)
+                continue
+            grid, mean, std = mean_and_std([(c[x_key], c["values"]) for c in curves])
+            (line,) = ax.plot(grid, mean, label=f"{label} (mean ± std of {len(curves)} runs)")
+            ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.25)
+    axes[0].set_xlabel("environment steps")
+    axes[1].set_xlabel("training time (s)")
+    for ax in axes:
+        ax.set_ylabel(metric.split("/")[-1].replace("_", " "))
+        ax.grid(alpha=0.3)
+        ax.legend(loc="lower right")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(output, dpi=120)
+    plt.close(fig)
+    return output
