@@ -1,0 +1,5 @@
+"""`python -m thrust …` is the `thrust` command."""
+
+from thrust.cli import main
+
+raise SystemExit(main())
