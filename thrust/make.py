@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import os
 from functools import partial
 from typing import Any
 
 import gymnasium as gym
 
 from thrust.envs import registry as native_registry
+from thrust.vector.atari import make_atari, register_ale_envs
 from thrust.vector.base import VecEnv
+from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
 
 
@@ -22,31 +25,67 @@ def known_env_ids() -> list[str]:
     return sorted(native_registry) + sorted(set(gym.registry) - set(native_registry))
 
 
+def default_num_workers(num_envs: int) -> int:
+    """The most worker processes that use every core and split `num_envs` evenly."""
+    cores = os.cpu_count() or 1
+    return max(w for w in range(1, min(cores, num_envs) + 1) if num_envs % w == 0)
+
+
 def make(
     env_id: str,
     num_envs: int = 1,
     seed: int | None = None,
     backend: str = "auto",
+    num_workers: int | None = None,
+    batch_size: int | None = None,
     **env_kwargs: Any,
 ) -> VecEnv:
     """Make `num_envs` copies of `env_id` behind Thrust's vector interface.
 
-    `backend="auto"` picks the native kernel when Thrust has one, otherwise steps Gymnasium envs
-    serially. `seed` seeds the first `reset()` that is called without a seed (env `i` gets `seed + i`).
+    `backend="auto"` picks the native kernel when Thrust has one, otherwise Gymnasium envs in worker
+    processes (`"multiprocessing"`) when there are several envs and cores, otherwise in this process
+    (`"serial"`). `"envpool"` uses EnvPool's C++ envs when it is installed. `num_workers`: worker
+    processes (multiprocessing) or threads (envpool); default every core, dividing `num_envs`.
+    `batch_size < num_envs` (multiprocessing only) turns on async mode: `send`/`recv` of the first
+    envs ready. "ALE/…" ids get the standard Atari preprocessing. `seed` seeds the first `reset()`
+    that is called without a seed (env `i` gets `seed + i`).
     """
+    if backend == "envpool":
+        from thrust.vector.envpool import EnvPoolVecEnv
+
+        if batch_size not in (None, num_envs):
+            raise ValueError("the envpool backend runs in sync mode only: leave batch_size unset")
+        env = EnvPoolVecEnv(env_id, num_envs, num_threads=num_workers or 0, **env_kwargs)
+        env.initial_seed = seed
+        return env
+    is_atari = env_id.startswith("ALE/")
+    if is_atari:
+        register_ale_envs()
     if env_id not in native_registry and env_id not in gym.registry:
         close = difflib.get_close_matches(env_id, known_env_ids(), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownEnvError(f"unknown env id {env_id!r}{hint}")
     if backend == "auto":
-        backend = "native" if env_id in native_registry else "serial"
+        if env_id in native_registry:
+            backend = "native"
+        else:
+            parallel = num_envs > 1 and (os.cpu_count() or 1) > 1
+            backend = "multiprocessing" if parallel or batch_size is not None else "serial"
+    env_fn = partial(make_atari, env_id, **env_kwargs) if is_atari else partial(gym.make, env_id, **env_kwargs)
+    if backend != "multiprocessing" and (num_workers is not None or batch_size not in (None, num_envs)):
+        raise ValueError(f"num_workers and batch_size need backend='multiprocessing' or 'envpool', not {backend!r}")
     if backend == "native":
         if env_id not in native_registry:
             raise ValueError(f"{env_id!r} has no native implementation; native envs: {sorted(native_registry)}")
         env = native_registry[env_id](num_envs=num_envs, **env_kwargs)
     elif backend == "serial":
-        env = SerialVecEnv([partial(gym.make, env_id, **env_kwargs)] * num_envs)
+        env = SerialVecEnv([env_fn] * num_envs)
+    elif backend == "multiprocessing":
+        workers = default_num_workers(num_envs) if num_workers is None else num_workers
+        env = MultiprocessingVecEnv([env_fn] * num_envs, num_workers=workers, batch_size=batch_size)
     else:
-        raise ValueError(f"unknown backend {backend!r}; choose from 'auto', 'native', 'serial'")
+        raise ValueError(
+            f"unknown backend {backend!r}; choose from 'auto', 'native', 'serial', 'multiprocessing', 'envpool'"
+        )
     env.initial_seed = seed
     return env

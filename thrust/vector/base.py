@@ -8,6 +8,7 @@ final observations, terminated vs truncated, episode statistics, seeding) are th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
@@ -16,15 +17,29 @@ from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
 
-def allocate(space: gym.Space, n: int) -> Any:
-    """Zeroed storage for `n` values of `space`: an array, or a dict/tuple of arrays for composite spaces."""
+def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros) -> Any:
+    """Zeroed storage for `n` values of `space`: an array, or a dict/tuple of arrays for composite spaces.
+
+    `take(shape, dtype)` makes each leaf array (the multiprocessing backend passes one that carves
+    views out of shared memory).
+    """
     if isinstance(space, gym.spaces.Dict):
-        return {key: allocate(sub, n) for key, sub in space.spaces.items()}
+        return {key: allocate(sub, n, take) for key, sub in space.spaces.items()}
     if isinstance(space, gym.spaces.Tuple):
-        return tuple(allocate(sub, n) for sub in space.spaces)
+        return tuple(allocate(sub, n, take) for sub in space.spaces)
     if space.shape is None or space.dtype is None:
         raise TypeError(f"cannot allocate a buffer for space {space}")
-    return np.zeros((n, *space.shape), dtype=space.dtype)
+    return take((n, *space.shape), space.dtype)
+
+
+def episode_infos(final_observations: Any, final_mask: np.ndarray, returns: np.ndarray, lengths: np.ndarray):
+    """The `infos` dict every backend returns, made of views of these arrays."""
+    return {
+        "final_obs": final_observations,
+        "_final_obs": final_mask,
+        "episode": {"r": returns, "l": lengths},
+        "_episode": final_mask,
+    }
 
 
 def check_actions(space: gym.Space, actions: Any, n: int) -> None:
@@ -114,12 +129,9 @@ class VecEnv(gym.vector.VectorEnv):
         self.final_mask = np.zeros(num_envs, dtype=bool)
         self.episode_returns = np.zeros(num_envs, dtype=np.float64)
         self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
-        self.infos: dict[str, Any] = {
-            "final_obs": self.final_observations,
-            "_final_obs": self.final_mask,
-            "episode": {"r": self.episode_returns, "l": self.episode_lengths},
-            "_episode": self.final_mask,
-        }
+        self.infos: dict[str, Any] = episode_infos(
+            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths
+        )
         self._needs_reset = True
         self._pending = False
 

@@ -1,0 +1,418 @@
+"""The multiprocessing backend: Gymnasium envs stepped by worker processes through shared memory.
+
+`num_workers` processes each own a contiguous block of envs. Every array the envs read or write
+(actions, observations, rewards, flags, final observations, episode statistics) lives in one shared
+memory block that both sides see as numpy arrays, so the hot path pickles nothing: the main process
+writes the actions, sends each worker one byte through a pipe, and the worker writes its block in
+place and answers with one byte. A blocked pipe read costs no CPU while waiting (busy-polling
+workers collapse once workers + main outnumber the cores) and turns into EOF when a worker dies,
+so a crashed worker is reported instead of waited for.
+
+Async mode (`batch_size < num_envs`): `recv()` returns the first `batch_size // envs_per_worker`
+workers to finish, oldest send first, copied into batch-sized buffers; `send()` takes actions for
+exactly those env ids.
+
+The shared block is an unlinked file (`multiprocessing.RawArray`) handed to workers as a file
+descriptor: nothing is left in /dev/shm, even when the main process is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import traceback
+import weakref
+from collections.abc import Callable, Sequence
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+import cloudpickle
+import gymnasium as gym
+import numpy as np
+
+from thrust.vector.base import VecEnv, allocate, episode_infos
+from thrust.vector.serial import read, write
+
+STEP = b"s"  # main → worker: step your block with the actions in shared memory
+DONE = b"d"  # worker → main: the block is written
+ALIGNMENT = 64  # bytes; every shared array starts on its own cache line
+
+
+class RemoteTraceback(Exception):
+    """The traceback of an exception raised inside a worker process, chained as its cause."""
+
+
+class WorkerDiedError(RuntimeError):
+    """A worker process ended (killed by a signal, or exited) while the main process needed it."""
+
+
+class _Carver:
+    """`take(shape, dtype)` for `allocate`: consecutive aligned views of `memory` (or, without
+    memory, just the running size, to size the block first)."""
+
+    def __init__(self, memory: np.ndarray | None = None) -> None:
+        self.memory = memory
+        self.size = 0
+
+    def __call__(self, shape: tuple[int, ...], dtype: Any) -> np.ndarray | None:
+        dtype = np.dtype(dtype)
+        start = -(-self.size // ALIGNMENT) * ALIGNMENT
+        self.size = start + int(np.prod(shape)) * dtype.itemsize
+        if self.memory is None:
+            return None
+        return np.ndarray(shape, dtype=dtype, buffer=self.memory, offset=start)
+
+
+def shared_arrays(
+    observation_space: gym.Space, action_space: gym.Space, num_envs: int, take: Callable[..., Any]
+) -> dict[str, Any]:
+    """Every array the two sides share, carved in one fixed order by `take` (same on both sides)."""
+    return {
+        "observations": allocate(observation_space, num_envs, take),
+        "final_observations": allocate(observation_space, num_envs, take),
+        "actions": allocate(action_space, num_envs, take),
+        "rewards": take((num_envs,), np.float32),
+        "terminations": take((num_envs,), np.bool_),
+        "truncations": take((num_envs,), np.bool_),
+        "final_mask": take((num_envs,), np.bool_),
+        "episode_returns": take((num_envs,), np.float64),
+        "episode_lengths": take((num_envs,), np.int64),
+    }
+
+
+def leaves(tree: Any) -> list[np.ndarray]:
+    """The arrays of an array, or of a dict/tuple of arrays, in a fixed order."""
+    if isinstance(tree, dict):
+        return [leaf for value in tree.values() for leaf in leaves(value)]
+    if isinstance(tree, tuple):
+        return [leaf for value in tree for leaf in leaves(value)]
+    return [tree]
+
+
+def _worker(
+    worker_index: int,
+    env_fns_pickled: bytes,
+    first_env: int,
+    memory: Any,
+    observation_space: gym.Space,
+    action_space: gym.Space,
+    num_envs: int,
+    conn: Connection,
+) -> None:
+    """Owns envs `first_env .. first_env + len(env_fns)`; serves step/reset/close until told to stop
+    or until the main process goes away (EOF on the pipe)."""
+    # Ctrl-C reaches the whole process group; the main process decides when workers stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    env_index = first_env
+    envs: list[gym.Env] = []
+    try:
+        env_fns = pickle.loads(env_fns_pickled)
+        for env_index, fn in enumerate(env_fns, start=first_env):  # noqa: B007 (reported on failure)
+            envs.append(fn())
+        arrays = shared_arrays(
+            observation_space, action_space, num_envs, _Carver(np.frombuffer(memory, dtype=np.uint8))
+        )
+        observations, final_observations, actions = (
+            arrays["observations"], arrays["final_observations"], arrays["actions"]
+        )
+        rewards, terminations, truncations = arrays["rewards"], arrays["terminations"], arrays["truncations"]
+        final_mask, episode_returns, episode_lengths = (
+            arrays["final_mask"], arrays["episode_returns"], arrays["episode_lengths"]
+        )
+        block = list(enumerate(envs, start=first_env))
+        running_returns = [0.0] * num_envs
+        running_lengths = [0] * num_envs
+        conn.send_bytes(DONE)
+        while True:
+            message = conn.recv_bytes()
+            if message == STEP:
+                for env_index, env in block:
+                    obs, reward, terminated, truncated, _ = env.step(read(actions, env_index))
+                    rewards[env_index] = reward
+                    terminations[env_index] = terminated
+                    truncations[env_index] = truncated
+                    running_returns[env_index] += reward
+                    running_lengths[env_index] += 1
+                    if terminated or truncated:
+                        write(final_observations, env_index, obs)
+                        final_mask[env_index] = True
+                        episode_returns[env_index] = running_returns[env_index]
+                        episode_lengths[env_index] = running_lengths[env_index]
+                        running_returns[env_index] = 0.0
+                        running_lengths[env_index] = 0
+                        obs, _ = env.reset()
+                    else:
+                        final_mask[env_index] = False
+                    write(observations, env_index, obs)
+                conn.send_bytes(DONE)
+                continue
+            command, seed, options = pickle.loads(message)
+            if command == "close":
+                break
+            for env_index, env in block:  # command == "reset"
+                obs, _ = env.reset(seed=None if seed is None else seed + env_index, options=options)
+                write(observations, env_index, obs)
+                running_returns[env_index] = 0.0
+                running_lengths[env_index] = 0
+            final_mask[first_env : first_env + len(envs)] = False
+            conn.send_bytes(DONE)
+    except (EOFError, BrokenPipeError):
+        pass  # the main process is gone
+    except BaseException as exc:  # every failure is reported to the main process
+        try:
+            exception_bytes = pickle.dumps(exc)
+        except Exception:
+            exception_bytes = b""
+        report = (env_index, worker_index, traceback.format_exc(), exception_bytes, type(exc).__name__, str(exc))
+        with contextlib.suppress(OSError):
+            conn.send_bytes(pickle.dumps(report))
+    finally:
+        for env in envs:
+            env.close()
+
+
+def _shutdown(processes: list[Any], connections: list[Connection]) -> None:
+    """Stop every worker: ask politely, then terminate, then kill; never wait more than ~2 s in all."""
+    for conn in connections:
+        with contextlib.suppress(OSError):
+            conn.send_bytes(pickle.dumps(("close", None, None)))
+    for process in processes:
+        process.join(timeout=1.0)
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(timeout=0.5)
+        if process.is_alive():
+            process.kill()
+            process.join(timeout=0.5)
+    for conn in connections:
+        conn.close()
+
+
+class MultiprocessingVecEnv(VecEnv):
+    """Steps `len(env_fns)` Gymnasium envs in `num_workers` processes through shared memory.
+
+    Args:
+        env_fns: one constructor per env; anything cloudpickle can carry (env ids wrapped in
+            `functools.partial(gym.make, ...)`, top-level functions, lambdas).
+        num_workers: worker processes (default: the number of CPU cores, at most `num_envs`);
+            must divide `num_envs`.
+        batch_size: envs returned per `recv()` (default `num_envs`: sync mode); a multiple of
+            `num_envs // num_workers` in async mode.
+        start_method: "forkserver" (default) or "spawn"; both start workers from a clean process,
+            so a main process with torch threads running cannot deadlock them. ("fork" is
+            refused: forked workers would inherit each other's pipes and hide a worker's death.)
+    """
+
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gym.Env]],
+        num_workers: int | None = None,
+        batch_size: int | None = None,
+        start_method: str = "forkserver",
+    ) -> None:
+        num_envs = len(env_fns)
+        if num_envs < 1:
+            raise ValueError("env_fns must hold at least one env constructor")
+        num_workers = min(os.cpu_count() or 1, num_envs) if num_workers is None else num_workers
+        if not 1 <= num_workers <= num_envs or num_envs % num_workers:
+            raise ValueError(f"num_workers must divide num_envs={num_envs} and be >= 1, got {num_workers}")
+        self.envs_per_worker = num_envs // num_workers
+        batch_size = num_envs if batch_size is None else batch_size
+        if batch_size % self.envs_per_worker:
+            raise ValueError(
+                f"batch_size must be a multiple of num_envs // num_workers = {self.envs_per_worker} "
+                f"(whole workers are returned), got {batch_size}"
+            )
+        if start_method not in ("forkserver", "spawn"):
+            raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
+        self.num_workers = num_workers
+
+        probe = env_fns[0]()  # the spaces size the shared block before any worker starts
+        observation_space, action_space = probe.observation_space, probe.action_space
+        self.render_mode = probe.render_mode
+        probe.close()
+        super().__init__(observation_space, action_space, num_envs, batch_size)
+
+        sizer = _Carver()
+        shared_arrays(observation_space, action_space, num_envs, sizer)
+        context = mp.get_context(start_method)
+        self._memory = context.RawArray("B", max(sizer.size, 1))
+        arrays = shared_arrays(
+            observation_space, action_space, num_envs, _Carver(np.frombuffer(self._memory, dtype=np.uint8))
+        )
+        self.observations = arrays["observations"]
+        self.final_observations = arrays["final_observations"]
+        self.actions = arrays["actions"]
+        self.rewards, self.terminations, self.truncations = (
+            arrays["rewards"], arrays["terminations"], arrays["truncations"]
+        )
+        self.final_mask = arrays["final_mask"]
+        self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
+        self.infos = episode_infos(self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths)
+
+        # Async mode hands out copies of the finished workers' rows, gathered into these buffers.
+        self._batch = {
+            "observations": allocate(observation_space, batch_size),
+            "final_observations": allocate(observation_space, batch_size),
+            "rewards": np.zeros(batch_size, np.float32),
+            "terminations": np.zeros(batch_size, bool),
+            "truncations": np.zeros(batch_size, bool),
+            "final_mask": np.zeros(batch_size, bool),
+            "episode_returns": np.zeros(batch_size, np.float64),
+            "episode_lengths": np.zeros(batch_size, np.int64),
+        }
+        self._batch_infos = episode_infos(
+            self._batch["final_observations"], self._batch["final_mask"],
+            self._batch["episode_returns"], self._batch["episode_lengths"],
+        )
+        self._batch_env_ids = np.zeros(batch_size, np.int64)
+        self._gather_pairs = [  # (shared array, batch array) per field, leaves flattened
+            (shared, batched)
+            for name, batch_tree in self._batch.items()
+            for shared, batched in zip(leaves(arrays[name]), leaves(batch_tree), strict=True)
+        ]
+        self._action_leaves = leaves(self.actions)
+        self._all_env_ids = np.arange(num_envs)
+        self._running: list[int] = []  # workers stepping, oldest send first
+        self._idle = set(range(num_workers))
+
+        self._processes: list[Any] = []
+        self._connections: list[Connection] = []
+        # Cleanup runs on close(), garbage collection and interpreter exit (after Ctrl-C too).
+        self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._connections)
+        for w in range(num_workers):
+            first = w * self.envs_per_worker
+            block_fns = cloudpickle.dumps(list(env_fns[first : first + self.envs_per_worker]))
+            parent_end, child_end = context.Pipe()
+            process = context.Process(
+                target=_worker,
+                name=f"thrust-vector-worker-{w}",
+                args=(w, block_fns, first, self._memory, observation_space, action_space, num_envs, child_end),
+                daemon=True,
+            )
+            process.start()
+            child_end.close()  # only the worker holds it now, so its death reads as EOF here
+            self._processes.append(process)
+            self._connections.append(parent_end)
+        for w in range(num_workers):
+            self._receive(w)
+
+    # -- talking to workers ------------------------------------------------------------------------
+
+    def _receive(self, worker: int) -> None:
+        """Read worker `worker`'s answer; re-raise its exception, or report its death."""
+        try:
+            answer = self._connections[worker].recv_bytes()
+        except (EOFError, OSError):
+            process = self._processes[worker]
+            process.join(timeout=1.0)
+            code = process.exitcode
+            how = f"was killed by signal {signal.Signals(-code).name}" if code and code < 0 else f"exited ({code})"
+            first = worker * self.envs_per_worker
+            self.close()
+            raise WorkerDiedError(
+                f"worker {worker} (pid {process.pid}, envs {first}..{first + self.envs_per_worker - 1}) {how}; "
+                "the vector env is closed"
+            ) from None
+        if answer == DONE:
+            return
+        env_index, worker_index, remote_traceback, exception_bytes, type_name, message = pickle.loads(answer)
+        try:
+            exception = pickle.loads(exception_bytes)
+        except Exception:  # an exception that cannot travel is described instead
+            exception = RuntimeError(f"{type_name}: {message}")
+        self.close()
+        raise exception from RemoteTraceback(
+            f"env {env_index} (worker {worker_index}) raised {type(exception).__name__}: {exception}\n"
+            f"{remote_traceback}"
+        )
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise RuntimeError("this vector env is closed")
+
+    # -- the backend interface ---------------------------------------------------------------------
+
+    def _reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        self._check_open()
+        for w in self._running:  # async mode: finish what is in flight, then reset everything
+            self._receive(w)
+        self._running.clear()
+        message = pickle.dumps(("reset", seed, options))
+        for conn in self._connections:
+            conn.send_bytes(message)
+        for w in range(self.num_workers):
+            self._receive(w)
+        self._idle = set(range(self.num_workers))
+
+    def _send(self, actions: Any, env_ids: np.ndarray | None) -> None:
+        self._check_open()
+        if env_ids is None:
+            workers = list(range(self.num_workers))
+        else:
+            env_ids = np.asarray(env_ids)
+            per = self.envs_per_worker
+            blocks = env_ids.reshape(-1, per) if env_ids.size % per == 0 else None
+            if blocks is None or (blocks[:, 0] % per).any() or (blocks != blocks[:, :1] + np.arange(per)).any():
+                raise ValueError(
+                    f"env_ids must be whole worker blocks of {per} consecutive envs, as returned by recv(); "
+                    f"got {env_ids}"
+                )
+            workers = (blocks[:, 0] // per).tolist()
+        busy = [w for w in workers if w not in self._idle]
+        if busy:
+            raise RuntimeError(f"send() for envs of workers {busy} that are still stepping; recv() them first")
+        per = self.envs_per_worker
+        user_leaves = leaves(actions)
+        if len(workers) == self.num_workers and env_ids is None:
+            for shared, given in zip(self._action_leaves, user_leaves, strict=True):
+                shared[:] = given
+        else:
+            for k, w in enumerate(workers):
+                for shared, given in zip(self._action_leaves, user_leaves, strict=True):
+                    shared[w * per : (w + 1) * per] = given[k * per : (k + 1) * per]
+        for w in workers:
+            self._connections[w].send_bytes(STEP)
+            self._idle.discard(w)
+            self._running.append(w)
+
+    def _recv(self):
+        if self.batch_size == self.num_envs:
+            for w in self._running:
+                self._receive(w)
+            self._running.clear()
+            self._idle = set(range(self.num_workers))
+            return (
+                self.observations, self.rewards, self.terminations, self.truncations, self.infos,
+                self._all_env_ids,
+            )
+        needed = self.batch_size // self.envs_per_worker
+        if len(self._running) < needed:
+            raise RuntimeError(
+                f"recv() needs {self.batch_size} envs stepping but only "
+                f"{len(self._running) * self.envs_per_worker} are; send() actions for the env_ids of the last recv()"
+            )
+        ready: set[Any] = set()
+        while len(ready) < needed:  # wait only on those not yet ready, so the loop never spins
+            ready.update(wait([self._connections[w] for w in self._running if self._connections[w] not in ready]))
+        finished = [w for w in self._running if self._connections[w] in ready]
+        per = self.envs_per_worker
+        for k, w in enumerate(finished[:needed]):
+            self._receive(w)
+            self._running.remove(w)
+            self._idle.add(w)
+            self._batch_env_ids[k * per : (k + 1) * per] = self._all_env_ids[w * per : (w + 1) * per]
+            for shared, batched in self._gather_pairs:
+                batched[k * per : (k + 1) * per] = shared[w * per : (w + 1) * per]
+        batch = self._batch
+        return (
+            batch["observations"], batch["rewards"], batch["terminations"], batch["truncations"],
+            self._batch_infos, self._batch_env_ids,
+        )
+
+    def close_extras(self, **kwargs: Any) -> None:
+        self._finalizer()
