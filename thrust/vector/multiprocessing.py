@@ -240,6 +240,10 @@ class MultiprocessingVecEnv(VecEnv):
         sizer = _Carver()
         shared_arrays(observation_space, action_space, num_envs, sizer)
         context = mp.get_context(start_method)
+        if start_method == "forkserver":
+            # The server imports this module (and so thrust's dependencies) once; each worker forked
+            # from it starts with them loaded instead of importing them again.
+            context.set_forkserver_preload([__name__])
         self._memory = context.RawArray("B", max(sizer.size, 1))
         arrays = shared_arrays(
             observation_space, action_space, num_envs, _Carver(np.frombuffer(self._memory, dtype=np.uint8))
