@@ -1,0 +1,212 @@
+"""The multiprocessing backend under failure: env exceptions, killed workers, close/GC/Ctrl-C cleanup.
+
+Every risky call runs under `deadline`, which fails the test instead of letting it hang.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from functools import partial
+
+import gymnasium as gym
+import numpy as np
+import pytest
+
+import thrust
+from thrust.vector.multiprocessing import MultiprocessingVecEnv, RemoteTraceback, WorkerDiedError
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Raise TimeoutError in this (main) thread if the block runs longer than `seconds`."""
+
+    def expire(signum, frame):
+        raise TimeoutError(f"still running after {seconds} s: the call hangs")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            return "\nState:\tZ" not in status.read()
+    except FileNotFoundError:
+        return False
+
+
+def wait_until_gone(pids: list[int], seconds: float = 3.0) -> list[int]:
+    """The pids still alive after waiting up to `seconds` for them to exit."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and any(alive(pid) for pid in pids):
+        time.sleep(0.02)
+    return [pid for pid in pids if alive(pid)]
+
+
+class CustomError(Exception):
+    """An exception whose constructor takes two arguments, so it cannot be unpickled as usual."""
+
+    def __init__(self, what: str, code: int) -> None:
+        super().__init__(f"{what} (code {code})")
+
+
+class FailingEnv(gym.Env):
+    """CartPole-like spaces; raises `error` on its 3rd step (or in its constructor) when `fail` is set."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, fail: str = "", delay: float = 0.0) -> None:
+        if fail == "init":
+            raise OSError("cannot open the simulator")
+        self.fail, self.delay, self.steps = fail, delay, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        time.sleep(self.delay)
+        self.steps += 1
+        if self.steps == 3 and self.fail == "step":
+            raise ValueError("the simulator diverged")
+        if self.steps == 3 and self.fail == "custom":
+            raise CustomError("the simulator diverged", 7)
+        return np.zeros(2, np.float32), 1.0, False, False, {}
+
+
+def failing_envs(fail: str, failing_index: int = 5, **kwargs) -> MultiprocessingVecEnv:
+    fns = [partial(FailingEnv, fail=fail if i == failing_index else "") for i in range(8)]
+    return MultiprocessingVecEnv(fns, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "fail, error, message", [("step", ValueError, "diverged"), ("custom", RuntimeError, "CustomError: the sim")]
+)
+def test_env_exception_reraised_with_index_and_traceback(fail, error, message):
+    envs = failing_envs(fail, num_workers=2)
+    pids = [process.pid for process in envs._processes]
+    envs.reset(seed=0)
+    actions = np.zeros(8, dtype=np.int64)
+    envs.step(actions)
+    envs.step(actions)
+    start = time.perf_counter()
+    with deadline(5), pytest.raises(error, match=message) as info:
+        envs.step(actions)
+    assert time.perf_counter() - start < 1.0
+    cause = info.value.__cause__
+    assert isinstance(cause, RemoteTraceback)
+    assert "env 5 (worker 1)" in str(cause) and "Traceback" in str(cause) and "in step" in str(cause)
+    assert envs.closed and wait_until_gone(pids) == []
+    with pytest.raises(RuntimeError, match="closed"):
+        envs.reset()
+
+
+def test_env_constructor_exception_reraised():
+    with deadline(10), pytest.raises(OSError, match="cannot open") as info:
+        failing_envs("init", failing_index=6, num_workers=4)
+    assert "env 6 (worker 3)" in str(info.value.__cause__)
+
+
+@pytest.mark.parametrize("in_flight", [False, True], ids=["idle", "mid-step"])
+def test_killed_worker_is_reported_not_waited_for(in_flight):
+    envs = MultiprocessingVecEnv([partial(FailingEnv, delay=0.05)] * 4, num_workers=2)
+    pids = [process.pid for process in envs._processes]
+    envs.reset(seed=0)
+    actions = np.zeros(4, dtype=np.int64)
+    with deadline(5), pytest.raises(WorkerDiedError, match="worker 1 .*killed by signal SIGKILL"):
+        if in_flight:
+            envs.send(actions)
+            os.kill(pids[1], signal.SIGKILL)
+            envs.recv()
+        else:
+            os.kill(pids[1], signal.SIGKILL)
+            envs.step(actions)
+    assert envs.closed and wait_until_gone(pids) == []
+
+
+def test_async_recv_reports_a_killed_worker():
+    envs = MultiprocessingVecEnv([partial(FailingEnv, delay=0.05)] * 4, num_workers=4, batch_size=2)
+    pids = [process.pid for process in envs._processes]
+    envs.reset(seed=0)
+    envs.send(np.zeros(4, dtype=np.int64))
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    with deadline(5), pytest.raises(WorkerDiedError, match="SIGKILL"):
+        envs.recv()
+    assert wait_until_gone(pids) == []
+
+
+def shm_entries() -> set[str]:
+    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
+
+
+def test_close_and_garbage_collection_reap_workers_and_memory():
+    before = shm_entries()
+    envs = thrust.make("CartPole-v1", num_envs=4, backend="multiprocessing", num_workers=2)
+    pids = [process.pid for process in envs._processes]
+    assert all(alive(pid) for pid in pids)
+    envs.reset(seed=0)
+    envs.step(np.zeros(4, dtype=np.int64))
+    with deadline(5):
+        envs.close()
+    assert wait_until_gone(pids) == []
+    with pytest.raises(RuntimeError, match="closed"):
+        envs.step(np.zeros(4, dtype=np.int64))
+    envs.close()  # a second close does nothing
+
+    envs = thrust.make("CartPole-v1", num_envs=4, backend="multiprocessing", num_workers=2, batch_size=2)
+    pids = [process.pid for process in envs._processes]
+    envs.reset(seed=0)
+    envs.send(np.zeros(4, dtype=np.int64))  # dropped with a step in flight
+    del envs
+    with deadline(5):
+        gc.collect()
+    assert wait_until_gone(pids) == []
+    assert shm_entries() <= before
+
+
+CTRL_C_SCRIPT = textwrap.dedent(
+    """
+    import numpy as np
+    import thrust
+    envs = thrust.make("CartPole-v1", num_envs=4, backend="multiprocessing", num_workers=2)
+    print(*[process.pid for process in envs._processes], flush=True)
+    envs.reset(seed=0)
+    while True:
+        envs.step(np.zeros(4, dtype=np.int64))
+    """
+)
+
+
+def test_ctrl_c_reaps_workers():
+    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
+    script = subprocess.Popen(
+        [sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    try:
+        with deadline(30):
+            pids = [int(pid) for pid in script.stdout.readline().split()]
+        assert len(pids) == 2, script.stderr.read()
+        time.sleep(0.2)
+        os.killpg(script.pid, signal.SIGINT)
+        with deadline(10):
+            _, stderr = script.communicate()
+        assert "KeyboardInterrupt" in stderr
+        assert wait_until_gone(pids) == []
+    finally:
+        if script.poll() is None:
+            script.kill()
