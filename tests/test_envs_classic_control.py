@@ -5,21 +5,33 @@ import numpy as np
 import pytest
 
 import thrust
+from thrust.envs import registry
 
 NUM_ENVS = 8
 STEPS = 1300  # NUM_ENVS * STEPS >= 10,000 env steps per env id
 
 
 def policy(env_id: str, obs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Random actions mixed with a heuristic that reaches the goal, so episodes end both ways."""
+    """A goal-seeking heuristic mixed with random actions (more random for higher env indices), so that
+    episodes end both by termination and by the time limit; continuous actions go out of range too."""
     n = len(obs)
-    if env_id == "CartPole-v1":  # push toward where the pole falls: long episodes, some reach the time limit
+    explore = rng.random(n) < np.linspace(0.0, 1.0, n)
+    if env_id == "CartPole-v1":  # push toward where the pole falls
         heuristic = (obs[:, 2] + 0.5 * obs[:, 3] > 0).astype(np.int64)
         return np.where(rng.random(n) < 0.05, rng.integers(0, 2, n), heuristic)
+    if env_id == "Acrobot-v1":  # torque along the second joint's swing pumps energy in
+        return np.where(explore, rng.integers(0, 3, n), np.where(obs[:, 5] > 0, 2, 0))
+    if env_id == "MountainCar-v0":  # push along the velocity to rock higher
+        return np.where(explore, rng.integers(0, 3, n), np.where(obs[:, 1] > 0, 2, 0))
+    if env_id == "MountainCarContinuous-v0":
+        heuristic = np.where(obs[:, 1] > 0, 1.0, -1.0) * rng.uniform(0.5, 1.5, n)
+        return np.where(explore, rng.uniform(-1.5, 1.5, n), heuristic).astype(np.float32)[:, None]
+    if env_id == "Pendulum-v1":
+        return rng.uniform(-3.0, 3.0, (n, 1)).astype(np.float32)
     raise KeyError(env_id)
 
 
-@pytest.mark.parametrize("env_id", ["CartPole-v1"])
+@pytest.mark.parametrize("env_id", sorted(registry))
 def test_trajectories_match_gymnasium(env_id):
     envs = thrust.make(env_id, num_envs=NUM_ENVS, seed=0)
     reference = [gym.make(env_id) for _ in range(NUM_ENVS)]
@@ -48,4 +60,5 @@ def test_trajectories_match_gymnasium(env_id):
                 ends["terminated"] += ref_terminated
                 ends["truncated"] += ref_truncated
                 sync(i)
-    assert ends["terminated"] > 0 and ends["truncated"] > 0, ends
+    assert ends["truncated"] > 0, ends
+    assert ends["terminated"] > 0 or env_id == "Pendulum-v1", ends  # Pendulum never terminates

@@ -8,12 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from thrust.envs.acrobot import Acrobot
 from thrust.envs.cartpole import CartPole
-from thrust.envs.native import NativeVecEnv, normal, randint, uniform
+from thrust.envs.mountain_car import MountainCar, MountainCarContinuous
+from thrust.envs.native import NativeVecEnv, normal, numpy_square, numpy_square32, randint, uniform
+from thrust.envs.pendulum import Pendulum
 from thrust.vector.base import VecEnv
 
 registry: dict[str, Callable[..., VecEnv]] = {
     "CartPole-v1": CartPole,
+    "Acrobot-v1": Acrobot,
+    "MountainCar-v0": MountainCar,
+    "MountainCarContinuous-v0": MountainCarContinuous,
+    "Pendulum-v1": Pendulum,
 }
 
-__all__ = ["CartPole", "NativeVecEnv", "normal", "randint", "registry", "uniform"]
+__all__ = [
+    "Acrobot", "CartPole", "MountainCar", "MountainCarContinuous", "NativeVecEnv", "Pendulum",
+    "normal", "numpy_square", "numpy_square32", "randint", "registry", "uniform",
+]

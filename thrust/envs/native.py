@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import math
 import os
 import sys
 from typing import Any, ClassVar
@@ -73,6 +74,22 @@ def normal(rng: np.ndarray, mean: float, std: float) -> float:
     u1 = 1.0 - np.float64(next_uint64(rng) >> _S11) * _TWO_TO_MINUS_53  # in (0, 1]: log is finite
     u2 = np.float64(next_uint64(rng) >> _S11) * _TWO_TO_MINUS_53
     return mean + std * np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
+
+
+@numba.njit(inline="always")
+def numpy_square(x: float) -> float:
+    """`x ** 2` exactly as NumPy computes it for a float64 scalar: C `pow`, which is not always `x * x`.
+
+    Reproducing a chaotic reference (Acrobot) over hundreds of steps needs its last bit. The
+    exponent is written so that LLVM cannot see a constant 2.0 and rewrite the call into `x * x`.
+    """
+    return math.pow(x, 2.0 + 0.0 * x)
+
+
+@numba.njit(inline="always")
+def numpy_square32(x: np.float32) -> np.float32:
+    """`x ** 2` as NumPy computes it for a float32 scalar: C `powf` (see `numpy_square`)."""
+    return math.pow(x, np.float32(2.0) + np.float32(0.0) * x)
 
 
 def seed_streams(rng_states: np.ndarray, seed: int | None) -> None:
