@@ -1,0 +1,222 @@
+"""Steps/s of Python Gymnasium envs run in parallel: Thrust's backends against the usual peers, in one run.
+
+Two envs: Gymnasium's CartPole-v1 (a fast Python env, ~10 µs a step) and a "slow simulator" whose step
+busy-waits 1 ms (fixed, or uniform in 0-2 ms per step to show what async mode is for). Systems:
+Thrust multiprocessing (sync, and async returning the first half of the envs ready), Thrust serial,
+Gymnasium `SyncVectorEnv` and `AsyncVectorEnv`, Stable-Baselines3 `SubprocVecEnv` and EnvPool
+(CartPole only) when installed. Every system steps random actions (drawn once, reused) for a fixed
+time after a warm-up; steps/s counts env steps. Prints a markdown table to stdout, progress to stderr.
+
+    python benchmarks/vector_throughput.py [--quick] [--seconds S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run from a checkout without installing
+
+import thrust  # noqa: E402
+from thrust.vector import MultiprocessingVecEnv, SerialVecEnv  # noqa: E402
+
+CORES = os.cpu_count() or 1
+
+
+class BusyEnv(gym.Env):
+    """A slow simulator: each step busy-waits `milliseconds` (or uniform in [0, 2·milliseconds] when `vary`)."""
+
+    observation_space = gym.spaces.Box(-1.0, 1.0, (4,), np.float32)
+    action_space = gym.spaces.Discrete(2)
+
+    def __init__(self, milliseconds: float = 1.0, vary: bool = False) -> None:
+        self.milliseconds, self.vary, self.steps = milliseconds, vary, 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return np.zeros(4, np.float32), {}
+
+    def step(self, action):
+        wait = self.milliseconds * (2.0 * self.np_random.random() if self.vary else 1.0) / 1000.0
+        end = time.perf_counter() + wait
+        while time.perf_counter() < end:
+            pass
+        self.steps += 1
+        return np.zeros(4, np.float32), 1.0, False, self.steps >= 1000, {}
+
+
+def measure(step: Callable[[int], int], seconds: float) -> float:
+    """Steps/s of `step(i) -> envs stepped`, timed for `seconds` after a warm-up of a tenth of that."""
+    warm_end = time.perf_counter() + seconds / 10
+    i = 0
+    while time.perf_counter() < warm_end:
+        step(i)
+        i += 1
+    count, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        count += step(i)
+        i += 1
+    return count / elapsed
+
+
+def random_actions(n: int, batches: int = 64) -> np.ndarray:
+    return np.random.default_rng(0).integers(0, 2, size=(batches, n), dtype=np.int64)
+
+
+def thrust_sync(env_fn, n: int, seconds: float, workers: int) -> float:
+    envs = MultiprocessingVecEnv([env_fn] * n, num_workers=workers)
+    actions = random_actions(n)
+    envs.reset(seed=0)
+    try:
+        return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
+    finally:
+        envs.close()
+
+
+def thrust_async(env_fn, n: int, seconds: float, workers: int) -> float:
+    """`workers` processes, `recv` returns the first half of the envs ready, actions go back to those."""
+    envs = MultiprocessingVecEnv([env_fn] * n, num_workers=workers, batch_size=n // 2)
+    actions = random_actions(n // 2)
+    envs.reset(seed=0)
+    envs.send(np.zeros(n, dtype=np.int64))
+
+    def step(i: int) -> int:
+        *_, env_ids = envs.recv()
+        envs.send(actions[i % 64], env_ids)
+        return n // 2
+
+    try:
+        return measure(step, seconds)
+    finally:
+        envs.recv()
+        envs.close()
+
+
+def thrust_serial(env_fn, n: int, seconds: float) -> float:
+    envs = SerialVecEnv([env_fn] * n)
+    actions = random_actions(n)
+    envs.reset(seed=0)
+    return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
+
+
+def gymnasium_vector(vector_class, env_fn, n: int, seconds: float) -> float:
+    envs = vector_class([env_fn] * n)
+    actions = random_actions(n)
+    envs.reset(seed=0)
+    try:
+        return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
+    finally:
+        envs.close()
+
+
+def sb3_subproc(env_fn, n: int, seconds: float) -> float:
+    from stable_baselines3.common.vec_env import SubprocVecEnv
+
+    envs = SubprocVecEnv([env_fn] * n)
+    actions = random_actions(n)
+    envs.reset()
+    try:
+        return measure(lambda i: envs.step(actions[i % 64]) is not None and n, seconds)
+    finally:
+        envs.close()
+
+
+def envpool_cartpole(n: int, seconds: float) -> float:
+    envs = thrust.make("CartPole-v1", num_envs=n, backend="envpool", num_workers=CORES)
+    actions = random_actions(n)
+    envs.reset(seed=0)
+    try:
+        return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
+    finally:
+        envs.close()
+
+
+def versions() -> str:
+    names = ["numpy", "gymnasium", "stable_baselines3", "envpool"]
+    found = []
+    for name in names:
+        if importlib.util.find_spec(name) is not None:
+            found.append(f"{name} {getattr(__import__(name), '__version__', '?')}")
+    return ", ".join([f"Python {platform.python_version()}", *found])
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as info:
+            return next(line.split(":", 1)[1].strip() for line in info if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown CPU"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a short smoke run (0.3 s per measurement)")
+    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
+    args = parser.parse_args()
+    seconds = 0.3 if args.quick else args.seconds
+    have_sb3 = importlib.util.find_spec("stable_baselines3") is not None
+    have_envpool = importlib.util.find_spec("envpool") is not None
+
+    cartpole = partial(gym.make, "CartPole-v1")
+    slow, varied = partial(BusyEnv, 1.0), partial(BusyEnv, 1.0, vary=True)
+    workloads = [("CartPole-v1", cartpole, 8), ("CartPole-v1", cartpole, 64), ("busy-wait 1 ms", slow, 8),
+                 ("busy-wait 0-2 ms", varied, 8)]
+    systems: list[tuple[str, Callable[..., float], bool]] = [
+        (f"Thrust multiprocessing, sync ({CORES} workers)", partial(thrust_sync, workers=CORES), False),
+        (f"Thrust multiprocessing, async ({2 * CORES} workers, batch N/2)", partial(thrust_async, workers=2 * CORES),
+         False),
+        ("Thrust serial", thrust_serial, False),
+        ("Gymnasium SyncVectorEnv", partial(gymnasium_vector, gym.vector.SyncVectorEnv), False),
+        ("Gymnasium AsyncVectorEnv (1 process per env)", partial(gymnasium_vector, gym.vector.AsyncVectorEnv), False),
+    ]
+    if have_sb3:
+        systems.append(("SB3 SubprocVecEnv (1 process per env)", sb3_subproc, False))
+    if have_envpool:
+        systems.append((f"EnvPool ({CORES} threads, C++ CartPole)", lambda fn, n, s: envpool_cartpole(n, s), True))
+
+    results: dict[tuple[str, str], float] = {}
+    columns = [f"{name}, N={n}" for name, _, n in workloads]
+    for system, run, cartpole_only in systems:
+        for column, (_, env_fn, n) in zip(columns, workloads, strict=True):
+            if cartpole_only and env_fn is not cartpole:
+                continue
+            print(f"{system} | {column} ...", file=sys.stderr, flush=True)
+            results[system, column] = run(env_fn, n, seconds)
+            print(f"  {results[system, column]:,.0f} steps/s", file=sys.stderr, flush=True)
+
+    def cell(system: str, column: str, baseline: str) -> str:
+        if (system, column) not in results:
+            return "—"
+        value = results[system, column]
+        ratio = value / results[baseline, column] if (baseline, column) in results else float("nan")
+        return f"{value / 1000:,.1f}K ({ratio:.2f}×)"
+
+    baseline = "Gymnasium AsyncVectorEnv (1 process per env)"
+    print(f"Env steps per second (thousands), random actions; in brackets: × {baseline}.\n")
+    print("| system | " + " | ".join(columns) + " |")
+    print("|---" * (len(columns) + 1) + "|")
+    for system, _, _ in systems:
+        print(f"| {system} | " + " | ".join(cell(system, column, baseline) for column in columns) + " |")
+    ideal = CORES * 1000
+    sync, asynchronous = systems[0][0], systems[1][0]
+    print(f"\nIdeal for the 1 ms env: cores × 1000 = {ideal:,} steps/s. Fixed 1 ms: Thrust sync reaches "
+          f"{results[sync, columns[2]] / ideal:.0%} of it, async {results[asynchronous, columns[2]] / ideal:.0%}; "
+          f"0-2 ms: sync {results[sync, columns[3]] / ideal:.0%}, "
+          f"async {results[asynchronous, columns[3]] / ideal:.0%}.")
+    print(f"\nMachine: {cpu_model()}, {CORES} cores; {versions()}. {seconds:g} s per measurement.")
+    print(f"Command: `python benchmarks/vector_throughput.py{' --quick' if args.quick else ''}`")
+
+
+if __name__ == "__main__":
+    main()
