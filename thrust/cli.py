@@ -1,0 +1,459 @@
+"""The `thrust` command: train, evaluate, plot, benchmark.
+
+    thrust train ppo --env CartPole-v1 [--option value ...]   train; `thrust train ppo --help` lists every option
+    thrust train --resume RUN_DIR                             continue a stopped run in its own folder
+    thrust eval RUN_DIR|CHECKPOINT [--episodes N] [--no-deterministic] [--video]
+    thrust plot RUN_DIR... [--output FILE]
+    thrust bench [NAME...] [--quick]
+
+Hyperparameters are layered: the env's preset, then `--config FILE` (TOML, YAML or JSON), then flags.
+A run folder holds `config.json` (the resolved hyperparameters), `checkpoint.pt`, `progress.csv`,
+TensorBoard event files, `summary.json`, and after `--video` or `--plot` the video and the plot.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+import json
+import os
+import signal
+import sys
+import time
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+import tyro
+
+from thrust.logger import ProgressDisplay, RunLogger, write_json
+
+CHECKPOINT = "checkpoint.pt"
+ALGORITHMS = ("ppo",)
+
+
+class CLIError(ValueError):
+    """A mistake in the command line or its files, reported as one line without a traceback."""
+
+
+@dataclass
+class SessionOptions:
+    """Options of one training session; they may change when a run is resumed."""
+
+    checkpoint_every: int = 10
+    """write a checkpoint every this many iterations (one is always written at the end and on Ctrl-C)"""
+    stop_after: int | None = None
+    """stop after this many iterations of this session, with a checkpoint (continue with --resume)"""
+    eval_episodes: int = 10
+    """episodes of the evaluation at the end of training (0 skips it)"""
+    plot: bool = True
+    """write the learning curve to RUN_DIR/learning_curve.png at the end"""
+    quiet: bool = False
+    """print plain progress lines instead of the live panel (automatic when stdout is not a terminal)"""
+    track: bool = False
+    """also log to Weights & Biases (needs `pip install wandb`)"""
+    wandb_project: str = "thrust"
+    """the Weights & Biases project, with --track"""
+    wandb_entity: str | None = None
+    """the Weights & Biases team or user, with --track"""
+
+
+Config = TypeVar("Config")
+
+
+@dataclass
+class TrainArgs(Generic[Config]):
+    hyperparameters: Config
+    session: SessionOptions
+    config: Path | None = None
+    """a TOML, YAML or JSON file of hyperparameters, applied over the env's preset and under the flags"""
+    run_dir: Path | None = None
+    """the run folder (None: RUNS_DIR/<env>__ppo__<seed>__<date-time>)"""
+    runs_dir: Path = Path("runs")
+    """where new run folders go"""
+
+
+@dataclass
+class ResumeArgs:
+    resume: Path
+    """the run folder to continue; it keeps its hyperparameters, logs are appended"""
+    session: SessionOptions
+
+
+@dataclass
+class EvalArgs:
+    path: tyro.conf.Positional[Path]
+    """a run folder or a checkpoint file"""
+    episodes: int = 10
+    """number of evaluation episodes"""
+    deterministic: bool = True
+    """take the most likely action (--no-deterministic samples from the policy)"""
+    seed: int = 0
+    """seed of the first evaluation episode (episode i uses seed + i)"""
+    video: bool = False
+    """also write an mp4 of the agent into the run folder"""
+    video_episodes: int = 1
+    """episodes in the video"""
+
+
+@dataclass
+class PlotArgs:
+    run_dirs: tyro.conf.Positional[list[Path]]
+    """run folders; runs of the same env and algorithm are drawn as their mean with a ± std band"""
+    output: Path | None = None
+    """the PNG to write (None: RUN_DIR/learning_curve.png for one run, learning_curves.png for several)"""
+    metric: str = "charts/episodic_return"
+    """the progress.csv column to plot"""
+
+
+@dataclass
+class BenchArgs:
+    names: tyro.conf.Positional[list[str]] = dataclasses.field(default_factory=list)
+    """benchmarks to run (none named: every section of BENCHMARKS.md)"""
+    quick: bool = False
+    """short smoke runs: tables are printed, BENCHMARKS.md is left unchanged"""
+
+
+def _cli(cls: Any, args: list[str], prog: str, description: str, default: Any = None) -> Any:
+    return tyro.cli(tyro.conf.OmitArgPrefixes[cls], args=args, prog=prog, description=description, default=default)
+
+
+# ---------------------------------------------------------------- hyperparameters: preset, file, flags
+
+
+def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
+    """Hyperparameters from a TOML, YAML or JSON file, checked against `config_type`'s fields and types."""
+    path = Path(path)
+    if not path.is_file():
+        raise CLIError(f"config file {path} does not exist")
+    text = path.read_text()
+    if path.suffix == ".toml":
+        import tomllib
+
+        values = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        try:
+            import yaml
+        except ImportError:
+            raise CLIError(f"{path} is YAML but PyYAML is not installed: pip install pyyaml, or use TOML") from None
+        values = yaml.safe_load(text) or {}
+    elif path.suffix == ".json":
+        values = json.loads(text)
+    else:
+        raise CLIError(f"config file {path} must end in .toml, .yaml, .yml or .json")
+    if not isinstance(values, dict):
+        raise CLIError(f"{path} must hold a table of hyperparameter = value")
+    hints = typing.get_type_hints(config_type)
+    checked = {}
+    for key, value in values.items():
+        name = key.replace("-", "_")
+        if name not in hints:
+            close = difflib.get_close_matches(name, list(hints), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise CLIError(f"{path}: unknown hyperparameter {key!r}{hint}")
+        if isinstance(value, list):  # TOML, YAML and JSON have lists where the config has tuples
+            value = tuple(value)
+        if not _matches(value, hints[name]):
+            raise CLIError(f"{path}: {key} must be {_type_name(hints[name])}, got {value!r}")
+        checked[name] = float(value) if hints[name] is float else value
+    return checked
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    """Whether a value read from a file fits a config field's type (an int fits a float, a bool fits neither)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(_matches(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(_matches(v, item) for v in value)
+    if hint in (int, float):
+        return isinstance(value, (int, hint)) and not isinstance(value, bool)
+    return value is None if hint is type(None) else isinstance(value, hint)
+
+
+def _type_name(hint: Any) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint)
+
+
+def _flag_value(args: list[str], names: tuple[str, ...]) -> str | None:
+    """The value of the last of `--name value` / `--name=value` in `args`, for any of `names`."""
+    found = None
+    for i, arg in enumerate(args):
+        flag, eq, value = arg.partition("=")
+        if flag in names:
+            found = value if eq else (args[i + 1] if i + 1 < len(args) else None)
+    return found
+
+
+def resolve_hyperparameters(args: list[str]) -> tuple[Any, list[str]]:
+    """The defaults that `thrust train ppo` shows and starts from: preset, then config file.
+
+    Returns them as a config object, and `args` with `--env` spelled `--env-id` for tyro.
+    """
+    from thrust.ppo import PPOConfig
+    from thrust.presets import preset
+
+    args = ["--env-id" + arg[5:] if arg == "--env" or arg.startswith("--env=") else arg for arg in args]
+    config_path = _flag_value(args, ("--config",))
+    from_file = read_config_file(Path(config_path), PPOConfig) if config_path else {}
+    env_id = _flag_value(args, ("--env-id", "--env_id")) or from_file.get("env_id") or PPOConfig().env_id
+    return PPOConfig(**{**preset(env_id), **from_file, "env_id": env_id}), args
+
+
+# ---------------------------------------------------------------- train
+
+
+def new_run_dir(runs_dir: Path, env_id: str, seed: int) -> Path:
+    """`runs_dir/<env>__ppo__<seed>__<date-time>`, made unique with a suffix if needed."""
+    stem = f"{env_id.replace('/', '-')}__ppo__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir, n = runs_dir / stem, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = runs_dir / f"{stem}-{n}"
+    return run_dir
+
+
+def train_command(args: list[str]) -> int:
+    if any(arg == "--resume" or arg.startswith("--resume=") for arg in args):
+        if args and args[0] in ALGORITHMS:
+            args = args[1:]
+        run_dir = Path(_flag_value(args, ("--resume",)) or "")
+        saved = run_dir / "session.json"
+        session = SessionOptions(**json.loads(saved.read_text())) if saved.is_file() else SessionOptions()
+        resume = _cli(
+            ResumeArgs,
+            args,
+            "thrust train --resume",
+            "Continue a stopped training run. Session options default to the ones the run last used.",
+            default=ResumeArgs(resume=run_dir, session=session),
+        )
+        check_session(resume.session)
+        return resume_run(resume.resume, resume.session)
+    if not args or args[0] not in ALGORITHMS:
+        raise CLIError(f"choose an algorithm: thrust train {{{','.join(ALGORITHMS)}}} [options] (or --resume RUN_DIR)")
+    from thrust.ppo import PPO, PPOConfig
+
+    command = ["train", *args]
+    defaults, args = resolve_hyperparameters(args[1:])
+    parsed = _cli(
+        TrainArgs[PPOConfig],
+        args,
+        "thrust train ppo",
+        "Train PPO. Defaults shown are the env's preset (and --config's values); flags override them. "
+        "--env is short for --env-id.",
+        default=TrainArgs(hyperparameters=defaults, session=SessionOptions()),
+    )
+    check_session(parsed.session)
+    config = parsed.hyperparameters
+    run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, config.env_id, config.seed)
+    if (run_dir / CHECKPOINT).exists() or (run_dir / "progress.csv").exists():
+        raise CLIError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or pick another folder")
+    ppo = PPO(config.env_id, **{k: v for k, v in dataclasses.asdict(config).items() if k != "env_id"})
+    run_dir.mkdir(parents=True, exist_ok=True)
+    write_json(run_dir / "config.json", dataclasses.asdict(ppo.config))
+    return run_session(ppo, run_dir, parsed.session, resume_step=None, argv=command)
+
+
+def resume_run(run_dir: Path, session: SessionOptions) -> int:
+    from thrust.ppo import PPO
+
+    if not run_dir.is_dir():
+        raise CLIError(f"{run_dir} is not a folder; --resume takes a run folder made by `thrust train`")
+    if not (run_dir / CHECKPOINT).is_file():
+        raise CLIError(f"{run_dir} has no {CHECKPOINT}: nothing to resume")
+    ppo = PPO.load(run_dir / CHECKPOINT)
+    if ppo.global_step >= ppo.config.total_timesteps:
+        print(f"{run_dir} already finished ({ppo.global_step} of {ppo.config.total_timesteps} steps)")
+        return 0
+    return run_session(ppo, run_dir, session, resume_step=ppo.global_step, argv=["train", "--resume", str(run_dir)])
+
+
+def start_wandb(run_dir: Path, config: dict[str, Any], session: SessionOptions) -> Any:
+    """Start (or continue) the run's Weights & Biases run, mirroring its TensorBoard logs."""
+    import wandb
+
+    return wandb.init(
+        project=session.wandb_project,
+        entity=session.wandb_entity,
+        name=run_dir.name,
+        id=run_dir.name.replace(".", "-"),
+        resume="allow",
+        config=config,
+        dir=str(run_dir),
+        sync_tensorboard=True,  # must start before the SummaryWriter, which it patches
+    )
+
+
+def check_session(session: SessionOptions) -> None:
+    """Reject bad session options before anything is built or written."""
+    if session.checkpoint_every < 1:
+        raise CLIError(f"--checkpoint-every must be at least 1, got {session.checkpoint_every}")
+    if session.stop_after is not None and session.stop_after < 1:
+        raise CLIError(f"--stop-after must be at least 1, got {session.stop_after}")
+    if session.eval_episodes < 0:
+        raise CLIError(f"--eval-episodes must be >= 0, got {session.eval_episodes}")
+    if session.track and importlib.util.find_spec("wandb") is None:
+        raise CLIError("--track needs Weights & Biases: pip install wandb")
+
+
+def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str]) -> int:
+    """Train `ppo` in `run_dir` until done, stopped, or Ctrl-C; checkpoint, evaluate, summarize."""
+    config = ppo.config
+    hyperparameters = dataclasses.asdict(config)
+    # what a resumed session starts from; --stop-after is this session's alone
+    write_json(run_dir / "session.json", {**dataclasses.asdict(session), "stop_after": None})
+    wandb_run = start_wandb(run_dir, hyperparameters, session) if session.track else None
+    logger = RunLogger(run_dir, hyperparameters, resume_step=resume_step)
+    display = ProgressDisplay(
+        f"PPO {config.env_id}", config.total_timesteps, ppo.global_step, live=False if session.quiet else None
+    )
+    display.print(f"{'resuming' if resume_step is not None else 'run folder'}: {run_dir}")
+    checkpoint = run_dir / CHECKPOINT
+    state = {"stop": False, "iterations": 0, "saved_at": -1}
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if state["stop"]:  # a second Ctrl-C: the user does not want to wait
+            raise KeyboardInterrupt
+        state["stop"] = True
+        display.print("Ctrl-C: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
+
+    def save() -> None:
+        ppo.save(checkpoint)
+        logger.flush()
+        state["saved_at"] = ppo.global_step
+
+    def callback(ppo: Any, metrics: dict[str, float]) -> bool:
+        logger.log(metrics)
+        display.update(metrics)
+        state["iterations"] += 1
+        if ppo.iteration % session.checkpoint_every == 0:
+            save()
+        return not (state["stop"] or state["iterations"] == session.stop_after)
+
+    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        ppo.learn(callback=callback)
+    finally:
+        signal.signal(signal.SIGINT, previous_handler)
+        display.close()
+    if state["saved_at"] != ppo.global_step:
+        save()
+    logger.close()
+
+    finished = ppo.global_step >= config.total_timesteps
+    summary: dict[str, Any] = {
+        "env_id": config.env_id,
+        "algo": "ppo",
+        "seed": config.seed,
+        "global_step": ppo.global_step,
+        "total_timesteps": config.total_timesteps,
+        "iteration": ppo.iteration,
+        "finished": finished,
+        "training_seconds": round(logger.elapsed, 3),
+        "last_metrics": display.latest,
+        "checkpoint": str(checkpoint),
+        "command": "thrust " + " ".join(argv),
+    }
+    if finished and session.eval_episodes > 0:
+        from thrust.evaluate import evaluate
+
+        result = evaluate(ppo, num_episodes=session.eval_episodes)
+        summary["evaluation"] = {key: value for key, value in result.items() if key != "episodes"}
+        print(
+            f"evaluation: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
+            f"length {result['mean_length']:.1f} over {session.eval_episodes} episodes (deterministic)"
+        )
+    write_json(run_dir / "summary.json", summary)
+    if wandb_run is not None:
+        wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
+        wandb_run.finish()
+    if finished and session.plot:
+        from thrust.plot import plot_runs
+
+        try:
+            print(f"learning curve: {plot_runs([run_dir], run_dir / 'learning_curve.png')}")
+        except ValueError as error:  # e.g. a run too short for any episode to end
+            print(f"no learning curve: {error}")
+    print(f"run folder: {run_dir}")
+    if not finished:
+        print(f"stopped at step {ppo.global_step} of {config.total_timesteps}; resume: thrust train --resume {run_dir}")
+    return 130 if state["stop"] else 0
+
+
+# ---------------------------------------------------------------- eval, plot, bench
+
+
+def eval_command(args: list[str]) -> int:
+    parsed = _cli(EvalArgs, args, "thrust eval", "Evaluate a trained agent, optionally recording a video.")
+    from thrust.evaluate import evaluate
+    from thrust.ppo import PPO
+
+    path = parsed.path
+    checkpoint = path / CHECKPOINT if path.is_dir() else path
+    if not checkpoint.exists():
+        raise CLIError(f"{checkpoint} does not exist; eval takes a run folder or a checkpoint file")
+    ppo = PPO.load(checkpoint)
+    if parsed.episodes < 1:
+        raise CLIError(f"--episodes must be at least 1, got {parsed.episodes}")
+    result = evaluate(ppo, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
+    mode = "deterministic" if parsed.deterministic else "sampled actions"
+    print(
+        f"{ppo.config.env_id}: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
+        f"length {result['mean_length']:.1f} ± {result['std_length']:.1f} over {parsed.episodes} episodes ({mode})"
+    )
+    if parsed.video:
+        from thrust.video import record_video
+
+        video = checkpoint.parent / "videos" / f"{checkpoint.stem}-step{ppo.global_step}.mp4"
+        frames = record_video(
+            ppo.config.env_id,
+            lambda obs: ppo.predict(obs, deterministic=parsed.deterministic),
+            video,
+            episodes=parsed.video_episodes,
+            seed=parsed.seed,
+        )
+        print(f"video: {video} ({frames} frames)")
+    return 0
+
+
+def plot_command(args: list[str]) -> int:
+    from thrust.plot import plot_runs
+
+    parsed = _cli(PlotArgs, args, "thrust plot", "Plot learning curves of one or more runs.")
+    output = parsed.output or (
+        parsed.run_dirs[0] / "learning_curve.png" if len(parsed.run_dirs) == 1 else Path("learning_curves.png")
+    )
+    print(f"learning curves: {plot_runs(parsed.run_dirs, output, parsed.metric)}")
+    return 0
+
+
+def bench_command(args: list[str]) -> int:
+    from thrust.bench import run_benchmarks
+
+    parsed = _cli(BenchArgs, args, "thrust bench", "Run benchmarks/*.py and refresh their tables in BENCHMARKS.md.")
+    run_benchmarks(parsed.names, quick=parsed.quick, write=not parsed.quick)
+    return 0
+
+
+COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, "bench": bench_command}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run `thrust` with `argv` (default: the process's arguments); return the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if not argv or argv[0] not in COMMANDS:
+        print(__doc__.strip())
+        return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    try:
+        return COMMANDS[argv[0]](argv[1:])
+    except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input, bad files, failed benchmarks
+        if os.environ.get("THRUST_TRACEBACK"):
+            raise
+        print(f"thrust {argv[0]}: error: {error} (THRUST_TRACEBACK=1 shows where)", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # a second Ctrl-C during training, or Ctrl-C elsewhere
+        print(f"thrust {argv[0]}: aborted", file=sys.stderr)
+        return 130
