@@ -4,7 +4,8 @@ No-op reset (up to 30), frame skip 4 with a max over the last two frames, 84×84
 (Gymnasium's `AtariPreprocessing`), a life loss ends the episode but not the game (episodic life),
 FIRE after reset in games that need it, rewards clipped to their sign, the last 4 frames stacked.
 Sticky actions stay as the env id sets them (v5: 0.25). Episode statistics of a vector env count
-the agent's rewards, i.e. clipped rewards per life.
+the agent's rewards, i.e. clipped rewards per life; `episodic_life=False, clip_rewards=False`
+give whole games and real scores.
 """
 
 from __future__ import annotations
@@ -65,14 +66,19 @@ class FireReset(gym.Wrapper):
         return obs, info
 
 
-def make_atari(env_id: str, frame_stack: int = 4, **env_kwargs: Any) -> gym.Env:
+def make_atari(
+    env_id: str, frame_stack: int = 4, episodic_life: bool = True, clip_rewards: bool = True, **env_kwargs: Any
+) -> gym.Env:
     """`gym.make(env_id)` for an ale-py id, wrapped in the standard preprocessing (observations
-    uint8 `[frame_stack, 84, 84]`)."""
+    uint8 `[frame_stack, 84, 84]`). For evaluation, `episodic_life=False, clip_rewards=False`
+    makes episodes and their statistics whole games and real scores."""
     register_ale_envs()
     env = gym.make(env_id, frameskip=1, **env_kwargs)  # the skipping (with max-pool) happens below
     env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
-    env = EpisodicLife(env)
+    if episodic_life:
+        env = EpisodicLife(env)
     if "FIRE" in env.unwrapped.get_action_meanings():
         env = FireReset(env)
-    env = gym.wrappers.TransformReward(env, np.sign)
+    if clip_rewards:
+        env = gym.wrappers.TransformReward(env, np.sign)
     return gym.wrappers.FrameStackObservation(env, frame_stack)

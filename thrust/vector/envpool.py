@@ -3,7 +3,12 @@
 EnvPool resets a finished env on the *next* step and drops that step's action; Thrust resets in the
 same step. The translation: after each step, the finished envs' observations are kept as final
 observations and those envs are reset at once (`pool.reset(env_ids)`), so the next action counts.
-Episode statistics are summed here from the rewards, as every backend does. Sync mode only.
+Atari with episodic life is the exception: after a lost life (terminated, lives left) EnvPool plays
+on without a reset, so the observation at the life loss is both the final one and the next
+episode's first. Episode statistics are summed here from the rewards, as every backend does.
+"ALE/…" ids get the standard preprocessing's settings (episodic life, reward clipping, sticky
+actions 0.25 as in Gymnasium's v5; EnvPool's defaults already do no-op reset, frame skip 4 with
+max-pool, FIRE reset, 84×84 grayscale, 4 stacked frames). Sync mode only.
 """
 
 from __future__ import annotations
@@ -31,6 +36,10 @@ class EnvPoolVecEnv(VecEnv):
         import envpool
 
         task_id = envpool_task_id(env_id)
+        if env_id.startswith("ALE/"):
+            envpool_kwargs = {
+                "episodic_life": True, "reward_clip": True, "repeat_action_probability": 0.25, **envpool_kwargs
+            }
         if task_id not in envpool.list_all_envs():
             raise ValueError(f"EnvPool has no task {task_id!r} (from env id {env_id!r})")
         self._make_pool = partial(
@@ -75,8 +84,13 @@ class EnvPoolVecEnv(VecEnv):
             self.episode_lengths[done] = self._running_lengths[done]
             self._running_returns[done] = 0.0
             self._running_lengths[done] = 0
-            reset_observations, reset_info = self._pool.reset(done)
-            self.observations[reset_info["env_id"]] = reset_observations
+            if "lives" in info:  # a lost life with lives left: EnvPool plays on, so no reset
+                lives = np.zeros(self.num_envs, dtype=np.int64)
+                lives[ids] = info["lives"]
+                done = done[~(self.terminations[done] & (lives[done] > 0))]
+            if done.size:
+                reset_observations, reset_info = self._pool.reset(done)
+                self.observations[reset_info["env_id"]] = reset_observations
         return self.observations, self.rewards, self.terminations, self.truncations, self.infos, self._env_ids
 
     def close_extras(self, **kwargs: Any) -> None:
