@@ -191,8 +191,10 @@ CTRL_C_SCRIPT = textwrap.dedent(
 )
 
 
-def test_ctrl_c_reaps_workers():
-    """SIGINT to the whole process group, as a terminal's Ctrl-C sends it."""
+@pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
+def test_main_process_interrupted_or_killed_leaves_no_workers(how):
+    """Ctrl-C: SIGINT to the whole process group, as a terminal sends it. SIGKILL: the main process
+    dies without cleaning up; its workers see their pipes close and exit."""
     script = subprocess.Popen(
         [sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         start_new_session=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -202,11 +204,40 @@ def test_ctrl_c_reaps_workers():
             pids = [int(pid) for pid in script.stdout.readline().split()]
         assert len(pids) == 2, script.stderr.read()
         time.sleep(0.2)
-        os.killpg(script.pid, signal.SIGINT)
+        if how == "ctrl-c":
+            os.killpg(script.pid, signal.SIGINT)
+        else:
+            script.kill()
         with deadline(10):
             _, stderr = script.communicate()
-        assert "KeyboardInterrupt" in stderr
+        assert how == "sigkill" or "KeyboardInterrupt" in stderr
         assert wait_until_gone(pids) == []
     finally:
         if script.poll() is None:
             script.kill()
+
+
+def test_ctrl_c_during_recv_leaves_a_usable_env():
+    """A KeyboardInterrupt while workers step (a notebook's interrupt): the next reset waits for them, no hang."""
+    envs = MultiprocessingVecEnv([partial(FailingEnv, delay=0.2)] * 4, num_workers=2)
+    try:
+        envs.reset(seed=0)
+        actions = np.zeros(4, dtype=np.int64)
+        envs.send(actions)
+
+        def interrupt(signum, frame):
+            raise KeyboardInterrupt
+
+        previous = signal.signal(signal.SIGALRM, interrupt)
+        signal.setitimer(signal.ITIMER_REAL, 0.05)
+        try:
+            with pytest.raises(KeyboardInterrupt):
+                envs.recv()
+        finally:
+            signal.signal(signal.SIGALRM, previous)
+        with deadline(5):
+            envs.reset(seed=0)
+            obs, rewards, *_ = envs.step(actions)
+        np.testing.assert_array_equal(rewards, 1.0)
+    finally:
+        envs.close()

@@ -296,6 +296,8 @@ def test_async_send_checks_env_ids():
         *_, ids = envs.recv()
         with pytest.raises(ValueError, match="whole worker blocks"):
             envs.send(np.zeros(2, dtype=np.int64), np.array([1, 2]))
+        with pytest.raises(ValueError, match="twice"):
+            envs.send(np.zeros(4, dtype=np.int64), np.concatenate([ids, ids]))
         running = np.array([2, 3]) if ids[0] == 0 else np.array([0, 1])
         with pytest.raises(RuntimeError, match="still stepping"):
             envs.send(np.zeros(2, dtype=np.int64), running)

@@ -335,6 +335,12 @@ class MultiprocessingVecEnv(VecEnv):
             f"{remote_traceback}"
         )
 
+    def _receive_running(self) -> None:
+        """Wait for every stepping worker; one at a time, so a Ctrl-C in between loses no answer."""
+        while self._running:
+            self._receive(self._running[0])
+            self._idle.add(self._running.pop(0))
+
     def _check_open(self) -> None:
         if self.closed:
             raise RuntimeError("this vector env is closed")
@@ -343,15 +349,12 @@ class MultiprocessingVecEnv(VecEnv):
 
     def _reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
         self._check_open()
-        for w in self._running:  # async mode: finish what is in flight, then reset everything
-            self._receive(w)
-        self._running.clear()
+        self._receive_running()  # async mode (or after Ctrl-C): finish what is in flight, then reset
         message = pickle.dumps(("reset", seed, options))
         for conn in self._connections:
             conn.send_bytes(message)
-        for w in range(self.num_workers):
-            self._receive(w)
-        self._idle = set(range(self.num_workers))
+        self._running, self._idle = list(range(self.num_workers)), set()
+        self._receive_running()
 
     def _send(self, actions: Any, env_ids: np.ndarray | None) -> None:
         self._check_open()
@@ -367,6 +370,8 @@ class MultiprocessingVecEnv(VecEnv):
                     f"got {env_ids}"
                 )
             workers = (blocks[:, 0] // per).tolist()
+            if len(set(workers)) != len(workers):
+                raise ValueError(f"env_ids name some envs twice: {env_ids}")
         busy = [w for w in workers if w not in self._idle]
         if busy:
             raise RuntimeError(f"send() for envs of workers {busy} that are still stepping; recv() them first")
@@ -386,10 +391,7 @@ class MultiprocessingVecEnv(VecEnv):
 
     def _recv(self):
         if self.batch_size == self.num_envs:
-            for w in self._running:
-                self._receive(w)
-            self._running.clear()
-            self._idle = set(range(self.num_workers))
+            self._receive_running()
             return (
                 self.observations, self.rewards, self.terminations, self.truncations, self.infos,
                 self._all_env_ids,
