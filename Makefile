@@ -12,8 +12,14 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# Train PPO on the native CartPole-v1; prints the evaluation score and the run folder, writes the learning curve.
 train: $(STAMP)
 	$(PY) -m thrust train ppo --env CartPole-v1
+
+# Rerun benchmarks/*.py (with the peers of the bench extra, where they install) and refresh BENCHMARKS.md.
+bench: $(STAMP)
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]" || echo "some peers did not install: their rows will be missing"
+	$(PY) -m thrust bench
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

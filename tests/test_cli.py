@@ -53,7 +53,7 @@ def progress_rows(run_dir):
 def test_train_eval_plot_from_the_shell(tmp_path):
     (tmp_path / "hp.toml").write_text("learning_rate = 3e-4\nnum_steps = 8\n")
     train = thrust(
-        "train", "ppo", *TINY, "--config", "hp.toml", "--total-timesteps", 128, "--eval-episodes", 2, cwd=tmp_path
+        "train", "ppo", *TINY, "--config", "hp.toml", "--total-timesteps", 150, "--eval-episodes", 2, cwd=tmp_path
     )
     assert train.returncode == 0, train.stderr
     assert "\x1b" not in train.stdout and "\r" not in train.stdout  # quiet mode: stdout is a pipe
@@ -74,7 +74,9 @@ def test_train_eval_plot_from_the_shell(tmp_path):
     assert [event.step for event in events.Scalars("losses/approx_kl")] == [64, 128]
     assert {"charts/SPS", "charts/learning_rate", "losses/value_loss", "time/env"} <= set(events.Tags()["scalars"])
     summary = json.loads((run_dir / "summary.json").read_text())
+    # 150 steps make two whole iterations of 4 × 16: the run is finished at 128
     assert summary["finished"] and summary["global_step"] == 128 and summary["evaluation"]["mean_length"] > 0
+    assert "step 128/128 |" in train.stdout
     assert matplotlib.image.imread(run_dir / "learning_curve.png").shape[2] in (3, 4)
 
     evaluation = thrust("eval", run_dir, "--episodes", 3, "--video", cwd=tmp_path)

@@ -265,10 +265,16 @@ def resume_run(run_dir: Path, session: SessionOptions) -> int:
     if not (run_dir / CHECKPOINT).is_file():
         raise CLIError(f"{run_dir} has no {CHECKPOINT}: nothing to resume")
     ppo = PPO.load(run_dir / CHECKPOINT)
-    if ppo.global_step >= ppo.config.total_timesteps:
-        print(f"{run_dir} already finished ({ppo.global_step} of {ppo.config.total_timesteps} steps)")
+    if ppo.global_step >= planned_steps(ppo.config):
+        print(f"{run_dir} already finished ({ppo.global_step} steps)")
         return 0
     return run_session(ppo, run_dir, session, resume_step=ppo.global_step, argv=["train", "--resume", str(run_dir)])
+
+
+def planned_steps(config: Any) -> int:
+    """The env steps a run takes: whole iterations of num_envs × num_steps, up to total_timesteps."""
+    batch = config.num_envs * config.num_steps
+    return config.total_timesteps // batch * batch
 
 
 def start_wandb(run_dir: Path, config: dict[str, Any], session: SessionOptions) -> Any:
@@ -308,7 +314,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
     wandb_run = start_wandb(run_dir, hyperparameters, session) if session.track else None
     logger = RunLogger(run_dir, hyperparameters, resume_step=resume_step)
     display = ProgressDisplay(
-        f"PPO {config.env_id}", config.total_timesteps, ppo.global_step, live=False if session.quiet else None
+        f"PPO {config.env_id}", planned_steps(config), ppo.global_step, live=False if session.quiet else None
     )
     display.print(f"{'resuming' if resume_step is not None else 'run folder'}: {run_dir}")
     checkpoint = run_dir / CHECKPOINT
@@ -343,7 +349,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
         save()
     logger.close()
 
-    finished = ppo.global_step >= config.total_timesteps
+    finished = ppo.global_step >= planned_steps(config)
     summary: dict[str, Any] = {
         "env_id": config.env_id,
         "algo": "ppo",
@@ -379,7 +385,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
             print(f"no learning curve: {error}")
     print(f"run folder: {run_dir}")
     if not finished:
-        print(f"stopped at step {ppo.global_step} of {config.total_timesteps}; resume: thrust train --resume {run_dir}")
+        print(f"stopped at step {ppo.global_step} of {planned_steps(config)}; resume: thrust train --resume {run_dir}")
     return 130 if state["stop"] else 0
 
 
