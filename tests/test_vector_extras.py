@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -91,3 +95,45 @@ def test_autotune_returns_a_config_make_accepts(capsys):
     assert "fastest for 4 × CartPole-v1" in printed and printed.count("steps/s") >= 4
     envs = thrust.make("CartPole-v1", num_envs=4, **best)
     envs.close()
+
+
+UNGUARDED_SCRIPT = """
+import gymnasium as gym
+import numpy as np
+import thrust
+
+
+class Coin(gym.Env):
+    observation_space = gym.spaces.Discrete(2)
+    action_space = gym.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return 0, {}
+
+    def step(self, action):
+        return int(self.np_random.integers(2)), float(action), False, False, {}
+
+
+gym.register("Coin-v0", entry_point=Coin, max_episode_steps=3)
+envs = thrust.make("Coin-v0", num_envs=4, backend="multiprocessing", num_workers=2)
+envs.reset(seed=0)
+for _ in range(4):
+    obs, rewards, terminations, truncations, infos = envs.step(np.ones(4, dtype=np.int64))
+print("ok", int(rewards.sum()), int(infos["_episode"].sum()))
+envs.close()
+"""
+
+
+def test_unguarded_script_with_an_env_registered_in_it(tmp_path):
+    """No `if __name__ == "__main__":` guard, env class and registration in the script itself:
+    workers must neither re-run the script nor need the registration."""
+    script = tmp_path / "train.py"
+    script.write_text(UNGUARDED_SCRIPT)
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["ok", "4", "0"]

@@ -268,22 +268,20 @@ def test_multiprocessing_matches_gymnasium_cartpole():
 
 
 def test_async_slow_worker_does_not_stall_the_batch():
-    """Envs 0-1 take 30 ms a step, the others nothing: async recv keeps returning the fast ones."""
-    fns = [lambda: StructuredEnv(delay=0.03)] * 2 + [StructuredEnv] * 6
+    """Envs 0-1 take 200 ms a step, the others nothing: async recv keeps returning the fast ones."""
+    fns = [lambda: StructuredEnv(delay=0.2)] * 2 + [StructuredEnv] * 6
     envs = MultiprocessingVecEnv(fns, num_workers=4, batch_size=2)
     try:
         steps = np.zeros(8, dtype=np.int64)
         envs.reset(seed=0)
         envs.send(structured_actions(envs, np.arange(8), steps))
-        start = time.perf_counter()
         for _ in range(60):
             *_, ids = envs.recv()
             steps[ids] += 1
             envs.send(structured_actions(envs, ids, steps[ids]), ids)
-        elapsed = time.perf_counter() - start
         envs.recv()
-        # 60 batches took far less than 60 slow steps (1.8 s): the slow worker was not waited for
-        assert steps[:2].max() < 20 and steps[2:].min() > 10 and elapsed < 1.0, (steps, elapsed)
+        # the fast workers share ~60 batches; had each recv waited for the slow worker, all would be equal
+        assert 3 * steps[:2].max() < steps[2:].min(), steps
     finally:
         envs.close()
 

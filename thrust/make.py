@@ -70,19 +70,26 @@ def make(
             backend = "native"
         else:
             parallel = num_envs > 1 and (os.cpu_count() or 1) > 1
-            backend = "multiprocessing" if parallel or batch_size is not None else "serial"
-    env_fn = partial(make_atari, env_id, **env_kwargs) if is_atari else partial(gym.make, env_id, **env_kwargs)
+            asked = num_workers is not None or batch_size is not None
+            backend = "multiprocessing" if parallel or asked else "serial"
     if backend != "multiprocessing" and (num_workers is not None or batch_size not in (None, num_envs)):
         raise ValueError(f"num_workers and batch_size need backend='multiprocessing' or 'envpool', not {backend!r}")
     if backend == "native":
         if env_id not in native_registry:
             raise ValueError(f"{env_id!r} has no native implementation; native envs: {sorted(native_registry)}")
         env = native_registry[env_id](num_envs=num_envs, **env_kwargs)
-    elif backend == "serial":
-        env = SerialVecEnv([env_fn] * num_envs)
-    elif backend == "multiprocessing":
-        workers = default_num_workers(num_envs) if num_workers is None else num_workers
-        env = MultiprocessingVecEnv([env_fn] * num_envs, num_workers=workers, batch_size=batch_size)
+    elif backend in ("serial", "multiprocessing"):
+        # The spec rather than the id: a worker process then needs no registration (an env
+        # registered in the user's script travels by value).
+        if is_atari:
+            env_fn = partial(make_atari, env_id, **env_kwargs)
+        else:
+            env_fn = partial(gym.make, gym.spec(env_id), **env_kwargs)
+        if backend == "serial":
+            env = SerialVecEnv([env_fn] * num_envs)
+        else:
+            workers = default_num_workers(num_envs) if num_workers is None else num_workers
+            env = MultiprocessingVecEnv([env_fn] * num_envs, num_workers=workers, batch_size=batch_size)
     else:
         raise ValueError(
             f"unknown backend {backend!r}; choose from 'auto', 'native', 'serial', 'multiprocessing', 'envpool'"

@@ -23,7 +23,9 @@ import multiprocessing as mp
 import os
 import pickle
 import signal
+import sys
 import traceback
+import types
 import weakref
 from collections.abc import Callable, Sequence
 from multiprocessing.connection import Connection, wait
@@ -92,24 +94,16 @@ def leaves(tree: Any) -> list[np.ndarray]:
     return [tree]
 
 
-def _worker(
-    worker_index: int,
-    env_fns_pickled: bytes,
-    first_env: int,
-    memory: Any,
-    observation_space: gym.Space,
-    action_space: gym.Space,
-    num_envs: int,
-    conn: Connection,
-) -> None:
+def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, payload: bytes, conn: Connection) -> None:
     """Owns envs `first_env .. first_env + len(env_fns)`; serves step/reset/close until told to stop
-    or until the main process goes away (EOF on the pipe)."""
+    or until the main process goes away (EOF on the pipe). `payload` is the cloudpickled
+    `(env_fns, observation_space, action_space)`."""
     # Ctrl-C reaches the whole process group; the main process decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     env_index = first_env
     envs: list[gym.Env] = []
     try:
-        env_fns = pickle.loads(env_fns_pickled)
+        env_fns, observation_space, action_space = pickle.loads(payload)
         for env_index, fn in enumerate(env_fns, start=first_env):  # noqa: B007 (reported on failure)
             envs.append(fn())
         arrays = shared_arrays(
@@ -172,6 +166,20 @@ def _worker(
     finally:
         for env in envs:
             env.close()
+
+
+@contextlib.contextmanager
+def _main_module_hidden():
+    """While starting a worker, hide the user's `__main__` from multiprocessing, which would
+    otherwise re-run the user's script in the worker (and fail on a script without an
+    `if __name__ == "__main__":` guard). Workers need nothing from it: the env constructors and
+    spaces travel by value (cloudpickle), and `thrust.make` sends env specs rather than ids."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
 
 
 def _shutdown(processes: list[Any], connections: list[Connection]) -> None:
@@ -290,15 +298,17 @@ class MultiprocessingVecEnv(VecEnv):
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._connections)
         for w in range(num_workers):
             first = w * self.envs_per_worker
-            block_fns = cloudpickle.dumps(list(env_fns[first : first + self.envs_per_worker]))
+            block = list(env_fns[first : first + self.envs_per_worker])
+            payload = cloudpickle.dumps((block, observation_space, action_space))
             parent_end, child_end = context.Pipe()
             process = context.Process(
                 target=_worker,
                 name=f"thrust-vector-worker-{w}",
-                args=(w, block_fns, first, self._memory, observation_space, action_space, num_envs, child_end),
+                args=(w, first, num_envs, self._memory, payload, child_end),
                 daemon=True,
             )
-            process.start()
+            with _main_module_hidden():
+                process.start()
             child_end.close()  # only the worker holds it now, so its death reads as EOF here
             self._processes.append(process)
             self._connections.append(parent_end)
