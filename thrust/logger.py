@@ -145,6 +145,7 @@ class ProgressDisplay:
         self.latest: dict[str, float] = {}  # the latest value of every metric, kept while episodes are absent
         self._live = None
         if self.live:
+            from rich.console import Console
             from rich.live import Live
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -157,7 +158,8 @@ class ProgressDisplay:
                 TextColumn("• ETA {task.fields[eta]}"),
             )
             self._task = self._progress.add_task(title, total=total_steps, completed=start_step, eta="?")
-            self._live = Live(self._render(), refresh_per_second=4, transient=False)
+            self._console = Console()
+            self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
             self._live.start()
 
     def eta(self, step: int) -> float:
@@ -209,47 +211,35 @@ class ProgressDisplay:
         from rich.table import Table
 
         m = self.latest
-        table = Table.grid(padding=(0, 3))
-        for _ in range(4):
-            table.add_column(justify="left")
-            table.add_column(justify="right")
 
         def fmt(key: str, spec: str) -> str:
             value = m.get(key, math.nan)
             return "–" if math.isnan(value) else format(value, spec)
 
+        pairs = [
+            ("step", fmt("global_step", ",.0f")),
+            ("SPS", fmt("charts/SPS", ",.0f")),
+            ("return", fmt("charts/episodic_return", ".2f")),
+            ("length", fmt("charts/episodic_length", ".1f")),
+            ("policy loss", fmt("losses/policy_loss", ".4f")),
+            ("value loss", fmt("losses/value_loss", ".4f")),
+            ("entropy", fmt("losses/entropy", ".4f")),
+            ("approx_kl", fmt("losses/approx_kl", ".5f")),
+            ("clipfrac", fmt("losses/clipfrac", ".3f")),
+            ("expl. var.", fmt("losses/explained_variance", ".3f")),
+            ("lr", fmt("charts/learning_rate", ".2e")),
+        ]
+        per_row = max(1, min(4, self._console.width // 25))  # a pair takes 23 columns and 2 of padding
+        table = Table.grid(padding=(0, 1))
+        for _ in range(per_row):
+            table.add_column(justify="left", min_width=11, style="dim")
+            table.add_column(justify="right", min_width=12)
+        for start in range(0, len(pairs), per_row):
+            row = pairs[start : start + per_row]
+            table.add_row(*[cell for pair in row for cell in pair])
         spent = {part: m.get(f"time/{part}", math.nan) for part in ("env", "inference", "learning")}
         total = sum(spent.values())
-        share = {part: f"{100 * seconds / total:.0f}%" if total > 0 else "–" for part, seconds in spent.items()}
-        table.add_row(
-            "step",
-            fmt("global_step", ",.0f"),
-            "SPS",
-            fmt("charts/SPS", ",.0f"),
-            "return",
-            fmt("charts/episodic_return", ".2f"),
-            "length",
-            fmt("charts/episodic_length", ".1f"),
+        split = (
+            " · ".join(f"{part} {100 * seconds / total:.0f}%" for part, seconds in spent.items()) if total > 0 else "–"
         )
-        table.add_row(
-            "policy loss",
-            fmt("losses/policy_loss", ".4f"),
-            "value loss",
-            fmt("losses/value_loss", ".4f"),
-            "entropy",
-            fmt("losses/entropy", ".4f"),
-            "approx_kl",
-            fmt("losses/approx_kl", ".5f"),
-        )
-        table.add_row(
-            "clipfrac",
-            fmt("losses/clipfrac", ".3f"),
-            "expl. var.",
-            fmt("losses/explained_variance", ".3f"),
-            "learning rate",
-            fmt("charts/learning_rate", ".2e"),
-            "",
-            "",
-        )
-        table.add_row("time: env", share["env"], "inference", share["inference"], "learning", share["learning"], "", "")
-        return Group(self._progress, table)
+        return Group(self._progress, table, f"time: {split}")
