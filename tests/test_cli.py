@@ -216,4 +216,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     (tmp_path / "bad.json").write_text('{"num_envs": 2.5}')
     assert "num_envs must be int" in error_of("train", "ppo", "--config", str(tmp_path / "bad.json"))
     assert not (tmp_path / "runs").exists()
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "progress.csv").write_text("global_step\n64\n")
+    assert "already holds a run" in error_of("train", "ppo", *TINY, "--run-dir", str(tmp_path / "old"))
     assert main([]) == 2 and "thrust train ppo" in capsys.readouterr().out

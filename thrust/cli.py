@@ -97,6 +97,8 @@ class EvalArgs:
     """also write an mp4 of the agent into the run folder"""
     video_episodes: int = 1
     """episodes in the video"""
+    device: str | None = None
+    """torch device to load the model on (None: the one it was trained on), e.g. cpu for a GPU-trained run"""
 
 
 @dataclass
@@ -401,9 +403,9 @@ def eval_command(args: list[str]) -> int:
     checkpoint = path / CHECKPOINT if path.is_dir() else path
     if not checkpoint.exists():
         raise CLIError(f"{checkpoint} does not exist; eval takes a run folder or a checkpoint file")
-    ppo = PPO.load(checkpoint)
     if parsed.episodes < 1:
         raise CLIError(f"--episodes must be at least 1, got {parsed.episodes}")
+    ppo = PPO.load(checkpoint, **({} if parsed.device is None else {"device": parsed.device}))
     result = evaluate(ppo, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
     mode = "deterministic" if parsed.deterministic else "sampled actions"
     print(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +24,8 @@ def record_video(env_id: str, policy: Policy, path: Path, episodes: int = 1, see
         raise ValueError(f"video needs a Gymnasium env id that renders rgb_array frames; {env_id!r} is not registered")
     if episodes < 1:
         raise ValueError(f"episodes must be at least 1, got {episodes}")
+    # Off-screen frames need no window: SDL's dummy driver spares pygame a display (and its warnings on servers).
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     env = gym.make(env_id, render_mode="rgb_array")
     fps = env.metadata.get("render_fps") or 30
     path = Path(path)
