@@ -44,7 +44,7 @@ class SessionOptions:
     """Options of one training session; they may change when a run is resumed."""
 
     checkpoint_every: int = 10
-    """write a checkpoint every this many iterations (one is always written at the end and on Ctrl-C)"""
+    """write a checkpoint every this many iterations (one is always written at the end, on Ctrl-C and SIGTERM)"""
     stop_after: int | None = None
     """stop after this many iterations of this session, with a checkpoint (continue with --resume)"""
     eval_episodes: int = 10
@@ -308,7 +308,7 @@ def check_session(session: SessionOptions) -> None:
 
 
 def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str]) -> int:
-    """Train `ppo` in `run_dir` until done, stopped, or Ctrl-C; checkpoint, evaluate, summarize."""
+    """Train `ppo` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize."""
     config = ppo.config
     hyperparameters = dataclasses.asdict(config)
     # what a resumed session starts from; --stop-after is this session's alone
@@ -320,13 +320,15 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
     )
     display.print(f"{'resuming' if resume_step is not None else 'run folder'}: {run_dir}")
     checkpoint = run_dir / CHECKPOINT
-    state = {"stop": False, "iterations": 0, "saved_at": -1}
+    state = {"signal": 0, "iterations": 0, "saved_at": -1}
 
-    def on_sigint(signum: int, frame: Any) -> None:
-        if state["stop"]:  # a second Ctrl-C: the user does not want to wait
+    def on_signal(signum: int, frame: Any) -> None:
+        """Ctrl-C (SIGINT) or a scheduler's SIGTERM: finish the iteration, save, exit; a second one aborts."""
+        if state["signal"]:
             raise KeyboardInterrupt
-        state["stop"] = True
-        display.print("Ctrl-C: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
+        state["signal"] = signum
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        display.print(f"{name}: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
 
     def save() -> None:
         ppo.save(checkpoint)
@@ -339,13 +341,14 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
         state["iterations"] += 1
         if ppo.iteration % session.checkpoint_every == 0:
             save()
-        return not (state["stop"] or state["iterations"] == session.stop_after)
+        return not (state["signal"] or state["iterations"] == session.stop_after)
 
-    previous_handler = signal.signal(signal.SIGINT, on_sigint)
+    previous_handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         ppo.learn(callback=callback)
     finally:
-        signal.signal(signal.SIGINT, previous_handler)
+        for signum, handler in previous_handlers.items():
+            signal.signal(signum, handler)
         display.close()
     if state["saved_at"] != ppo.global_step:
         save()
@@ -388,7 +391,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
     print(f"run folder: {run_dir}")
     if not finished:
         print(f"stopped at step {ppo.global_step} of {planned_steps(config)}; resume: thrust train --resume {run_dir}")
-    return 130 if state["stop"] else 0
+    return 128 + state["signal"] if state["signal"] else 0  # the shell's convention: 130 after Ctrl-C
 
 
 # ---------------------------------------------------------------- eval, plot, bench
