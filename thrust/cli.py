@@ -224,7 +224,9 @@ def train_command(args: list[str]) -> int:
             args = args[1:]
         run_dir = Path(_flag_value(args, ("--resume",)) or "")
         saved = run_dir / "session.json"
-        session = SessionOptions(**json.loads(saved.read_text())) if saved.is_file() else SessionOptions()
+        names = {field.name for field in dataclasses.fields(SessionOptions)}
+        last = json.loads(saved.read_text()) if saved.is_file() else {}
+        session = SessionOptions(**{key: value for key, value in last.items() if key in names})
         resume = _cli(
             ResumeArgs,
             args,
