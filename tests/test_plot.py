@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from thrust.logger import RunLogger
-from thrust.plot import load_curve, mean_and_std, plot_runs, run_label
+from thrust.plot import load_curve, mean_and_std, plot_runs, run_label, trailing_mean
 
 
 def make_run(root, env_id, seed, returns, steps_per_row=100):
@@ -33,6 +33,15 @@ def test_mean_and_std_interpolate_onto_the_range_every_curve_covers():
     np.testing.assert_allclose(std, 0.5)
 
 
+def test_trailing_mean_against_a_plain_loop():
+    values = np.random.default_rng(0).normal(size=50)
+    for window in (1, 3, 10, 80):
+        expected = [values[max(0, i - window + 1) : i + 1].mean() for i in range(len(values))]
+        np.testing.assert_allclose(trailing_mean(values, window), expected)
+    with pytest.raises(ValueError, match="at least 1"):
+        trailing_mean(values, 0)
+
+
 def test_load_curve_skips_iterations_without_finished_episodes(tmp_path):
     run_dir = make_run(tmp_path, "CartPole-v1", 1, [None, 10.0, None, 30.0])
     curve = load_curve(run_dir)
@@ -51,7 +60,7 @@ def test_labels_come_from_the_config_or_the_folder_name(tmp_path):
 def test_plot_of_several_runs_writes_a_png(tmp_path):
     runs = [make_run(tmp_path, "CartPole-v1", seed, list(np.linspace(10, 400, 20) + seed)) for seed in (1, 2, 3)]
     runs.append(make_run(tmp_path, "Acrobot-v1", 1, list(np.linspace(-500, -90, 20))))
-    output = plot_runs(runs, tmp_path / "out" / "curves.png")
+    output = plot_runs(runs, tmp_path / "out" / "curves.png", smooth=5)
     image = matplotlib.image.imread(output)
     assert image.shape[0] > 300 and image.shape[1] > 600
     assert image[..., :3].std() > 0.01  # not a blank canvas

@@ -109,6 +109,8 @@ class PlotArgs:
     """the PNG to write (None: RUN_DIR/learning_curve.png for one run, learning_curves.png for several)"""
     metric: str = "charts/episodic_return"
     """the progress.csv column to plot"""
+    smooth: int = 1
+    """average each logged value with the SMOOTH - 1 before it (1: raw values)"""
 
 
 @dataclass
@@ -439,7 +441,7 @@ def plot_command(args: list[str]) -> int:
     output = parsed.output or (
         parsed.run_dirs[0] / "learning_curve.png" if len(parsed.run_dirs) == 1 else Path("learning_curves.png")
     )
-    print(f"learning curves: {plot_runs(parsed.run_dirs, output, parsed.metric)}")
+    print(f"learning curves: {plot_runs(parsed.run_dirs, output, parsed.metric, parsed.smooth)}")
     return 0
 
 

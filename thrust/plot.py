@@ -40,6 +40,16 @@ def load_curve(run_dir: Path, metric: str = "charts/episodic_return") -> dict[st
     }
 
 
+def trailing_mean(values: np.ndarray, window: int) -> np.ndarray:
+    """Each value averaged with up to `window - 1` values before it (fewer at the start)."""
+    if window < 1:
+        raise ValueError(f"the smoothing window must be at least 1, got {window}")
+    total = np.cumsum(values, dtype=np.float64)
+    out = total / np.arange(1, len(values) + 1)
+    out[window:] = (total[window:] - total[:-window]) / window
+    return out
+
+
 def mean_and_std(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
     """Mean and standard deviation of curves `(x, y)` on a common grid over the x range all of them cover."""
     low = max(x[0] for x, _ in curves)
@@ -49,8 +59,11 @@ def mean_and_std(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200)
     return grid, ys.mean(axis=0), ys.std(axis=0)
 
 
-def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic_return") -> Path:
-    """Write a PNG of `metric` against env steps and against training seconds for `run_dirs`; return its path."""
+def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic_return", smooth: int = 1) -> Path:
+    """Write a PNG of `metric` against env steps and against training seconds for `run_dirs`; return its path.
+
+    `smooth` > 1 averages each logged value with the `smooth - 1` before it, run by run.
+    """
     import matplotlib
 
     matplotlib.use("Agg")  # files only: no display needed, works over ssh and in CI
@@ -60,7 +73,9 @@ def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic
         raise ValueError("plot needs at least one run folder")
     groups: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
     for run_dir in run_dirs:
-        groups[run_label(run_dir)].append(load_curve(run_dir, metric))
+        curve = load_curve(run_dir, metric)
+        curve["values"] = trailing_mean(curve["values"], smooth)
+        groups[run_label(run_dir)].append(curve)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for label, curves in groups.items():
@@ -74,7 +89,7 @@ def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic
     axes[0].set_xlabel("environment steps")
     axes[1].set_xlabel("training time (s)")
     for ax in axes:
-        ax.set_ylabel(metric.split("/")[-1].replace("_", " "))
+        ax.set_ylabel(metric.split("/")[-1].replace("_", " ") + (f" (trailing mean of {smooth})" if smooth > 1 else ""))
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
     output = Path(output)
