@@ -35,6 +35,7 @@ class EnvPoolVecEnv(VecEnv):
     def __init__(self, env_id: str, num_envs: int, num_threads: int = 0, **envpool_kwargs: Any) -> None:
         import envpool
 
+        self.env_id = env_id
         task_id = envpool_task_id(env_id)
         if env_id.startswith("ALE/"):
             envpool_kwargs = {

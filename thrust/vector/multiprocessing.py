@@ -242,6 +242,7 @@ class MultiprocessingVecEnv(VecEnv):
         probe = env_fns[0]()  # the spaces size the shared block before any worker starts
         observation_space, action_space = probe.observation_space, probe.action_space
         self.render_mode = probe.render_mode
+        self.env_id = probe.spec.id if probe.spec is not None else None  # None: an env made without gym.make
         probe.close()
         super().__init__(observation_space, action_space, num_envs, batch_size)
 
