@@ -214,7 +214,10 @@ def main() -> None:
           f"{results[sync, columns[2]] / ideal:.0%} of it, async {results[asynchronous, columns[2]] / ideal:.0%}; "
           f"0-2 ms: sync {results[sync, columns[3]] / ideal:.0%}, "
           f"async {results[asynchronous, columns[3]] / ideal:.0%}.")
-    print(f"\nMachine: {cpu_model()}, {CORES} cores; {versions()}. {seconds:g} s per measurement.")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"\nMachine: {cpu_model()}, {CORES} cores, load average {load} at the end (other processes share the "
+          f"cores; the serial 1 ms row shows the share of one core this run got); {versions()}. "
+          f"{seconds:g} s per measurement.")
     print(f"Command: `python benchmarks/vector_throughput.py{' --quick' if args.quick else ''}`")
 
 
