@@ -166,3 +166,34 @@ def test_render_draws_env_zero():
     reference.unwrapped.state = envs.states[0].copy()
     np.testing.assert_array_equal(frame, reference.render())
     assert frame.shape == (400, 600, 3)
+
+
+@pytest.mark.parametrize(
+    "actions, message",
+    [
+        (np.array([[0.0], [np.nan]], dtype=np.float32), "NaN"),
+        (np.zeros((2, 1), dtype=np.int64), "floating point"),
+        (np.zeros(2, dtype=np.float32), "shape"),
+    ],
+)
+def test_bad_continuous_actions_raise(actions, message):
+    envs = thrust.make("Pendulum-v1", num_envs=2, seed=0)
+    envs.reset()
+    before = envs.states.copy()
+    with pytest.raises(ValueError, match=message):
+        envs.step(actions)
+    np.testing.assert_array_equal(envs.states, before)  # nothing moved
+
+
+def test_unknown_native_env_id_suggests_close_matches():
+    with pytest.raises(gym.error.NameNotFound, match="Acrobot-v1"):
+        thrust.make("Acrobt-v1", num_envs=2)
+
+
+def test_a_native_env_must_declare_what_the_harness_needs():
+    with pytest.raises(TypeError, match="step_env"):
+        type("Broken", (NativeVecEnv,), {
+            "single_observation_space": gym.spaces.Box(0, 1, (1,)), "single_action_space": gym.spaces.Discrete(2),
+            "state_size": 1, "reset_env": staticmethod(lambda state, rng: None),
+            "observe": staticmethod(lambda state, obs: None),
+        })

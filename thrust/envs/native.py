@@ -36,6 +36,14 @@ import numpy as np
 
 from thrust.vector.base import VecEnv
 
+# numba's default threading layer here is OpenMP, whose idle threads spin: when anything else wants the
+# cores (torch between env steps, other processes), a 4096-env CartPole step on 2 cores was measured
+# 100x slower with 2 OpenMP threads than serially; the workqueue layer, whose threads sleep, degrades
+# gracefully (see BENCHMARKS.md). The layer is per process and fixed at the first parallel launch, so
+# this applies only when neither the user (NUMBA_THREADING_LAYER) nor earlier code has chosen it.
+if "NUMBA_THREADING_LAYER" not in os.environ and numba.config.THREADING_LAYER == "default":
+    numba.config.THREADING_LAYER = "workqueue"
+
 # -- per-env random streams ------------------------------------------------------------------------
 # SplitMix64: one uint64 of state per env, a counter stepped by an odd constant and mixed. Each env's
 # stream depends only on its own seed, so trajectories do not depend on how envs map to threads.
