@@ -23,6 +23,7 @@ def register_ale_envs() -> None:
     except ImportError as error:
         raise ImportError("Atari envs need ale-py: pip install 'thrust-rl[atari]'") from error
     gym.register_envs(ale_py)
+    ale_py.ALEInterface.setLoggerMode(ale_py.LoggerMode.Error)  # no banner from every env of every worker
 
 
 class EpisodicLife(gym.Wrapper):
