@@ -24,6 +24,7 @@ import os
 import pickle
 import signal
 import sys
+import time
 import traceback
 import types
 import weakref
@@ -187,8 +188,9 @@ def _shutdown(processes: list[Any], connections: list[Connection]) -> None:
     for conn in connections:
         with contextlib.suppress(OSError):
             conn.send_bytes(pickle.dumps(("close", None, None)))
+    polite_end = time.monotonic() + 1.0  # one second for all of them, not one each
     for process in processes:
-        process.join(timeout=1.0)
+        process.join(timeout=max(0.0, polite_end - time.monotonic()))
     for process in processes:
         if process.is_alive():
             process.terminate()
