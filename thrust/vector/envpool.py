@@ -33,7 +33,10 @@ class EnvPoolVecEnv(VecEnv):
     """
 
     def __init__(self, env_id: str, num_envs: int, num_threads: int = 0, **envpool_kwargs: Any) -> None:
-        import envpool
+        try:
+            import envpool
+        except ImportError as error:
+            raise ImportError("the envpool backend needs envpool: pip install 'thrust-rl[envpool]'") from error
 
         self.env_id = env_id
         task_id = envpool_task_id(env_id)
