@@ -5,9 +5,10 @@ busy-waits 1 ms (fixed, or uniform in 0-2 ms per step to show what async mode is
 Thrust multiprocessing (sync, and async returning the first half of the envs ready), Thrust serial,
 Gymnasium `SyncVectorEnv` and `AsyncVectorEnv`, Stable-Baselines3 `SubprocVecEnv` and EnvPool
 (CartPole only) when installed. Every system steps random actions (drawn once, reused) for a fixed
-time after a warm-up; steps/s counts env steps. Prints a markdown table to stdout, progress to stderr.
+time after a warm-up; steps/s counts env steps; startup is not timed. Prints a markdown table to
+stdout, progress to stderr.
 
-    python benchmarks/vector_throughput.py [--quick] [--seconds S]
+    python benchmarks/vector_throughput.py [--quick] [--seconds S] [--rounds R]
 """
 
 from __future__ import annotations
@@ -162,9 +163,11 @@ def cpu_model() -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run (0.3 s per measurement)")
-    parser.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
+    parser.add_argument("--seconds", type=float, default=1.0, help="timed seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="measurements per cell (the median is shown)")
     args = parser.parse_args()
     seconds = 0.3 if args.quick else args.seconds
+    args.rounds = 1 if args.quick else args.rounds
     have_sb3 = importlib.util.find_spec("stable_baselines3") is not None
     have_envpool = importlib.util.find_spec("envpool") is not None
 
@@ -185,40 +188,49 @@ def main() -> None:
     if have_envpool:
         systems.append((f"EnvPool ({CORES} threads, C++ CartPole)", lambda fn, n, s: envpool_cartpole(n, s), True))
 
-    results: dict[tuple[str, str], float] = {}
+    # Rounds: every system once per round, so a change in the machine's load hits all of them alike;
+    # each cell is the median over rounds, each ratio the median of the same round's ratios.
+    rates: dict[tuple[str, str], list[float]] = {}
     columns = [f"{name}, N={n}" for name, _, n in workloads]
-    for system, run, cartpole_only in systems:
+    for round_index in range(args.rounds):
         for column, (_, env_fn, n) in zip(columns, workloads, strict=True):
-            if cartpole_only and env_fn is not cartpole:
-                continue
-            print(f"{system} | {column} ...", file=sys.stderr, flush=True)
-            results[system, column] = run(env_fn, n, seconds)
-            print(f"  {results[system, column]:,.0f} steps/s", file=sys.stderr, flush=True)
-
-    def cell(system: str, column: str, baseline: str) -> str:
-        if (system, column) not in results:
-            return "—"
-        value = results[system, column]
-        ratio = value / results[baseline, column] if (baseline, column) in results else float("nan")
-        return f"{value / 1000:,.1f}K ({ratio:.2f}×)"
+            for system, run, cartpole_only in systems:
+                if cartpole_only and env_fn is not cartpole:
+                    continue
+                rate = run(env_fn, n, seconds)
+                rates.setdefault((system, column), []).append(rate)
+                progress = f"round {round_index + 1} | {column} | {system}: {rate:,.0f} steps/s"
+                print(progress, file=sys.stderr, flush=True)
 
     baseline = "Gymnasium AsyncVectorEnv (1 process per env)"
-    print(f"Env steps per second (thousands), random actions; in brackets: × {baseline}.\n")
+
+    def cell(system: str, column: str) -> str:
+        if (system, column) not in rates:
+            return "—"
+        ratios = np.array(rates[system, column]) / np.array(rates[baseline, column])
+        return f"{np.median(rates[system, column]) / 1000:,.1f}K ({np.median(ratios):.2f}×)"
+
+    print(f"Env steps per second (thousands; median of {args.rounds} rounds), random actions; "
+          f"in brackets: × {baseline} in the same round.\n")
     print("| system | " + " | ".join(columns) + " |")
     print("|---" * (len(columns) + 1) + "|")
     for system, _, _ in systems:
-        print(f"| {system} | " + " | ".join(cell(system, column, baseline) for column in columns) + " |")
+        print(f"| {system} | " + " | ".join(cell(system, column) for column in columns) + " |")
     ideal = CORES * 1000
     sync, asynchronous = systems[0][0], systems[1][0]
+
+    def share(system: str, column: str) -> str:
+        return f"{np.median(rates[system, column]) / ideal:.0%}"
+
     print(f"\nIdeal for the 1 ms env: cores × 1000 = {ideal:,} steps/s. Fixed 1 ms: Thrust sync reaches "
-          f"{results[sync, columns[2]] / ideal:.0%} of it, async {results[asynchronous, columns[2]] / ideal:.0%}; "
-          f"0-2 ms: sync {results[sync, columns[3]] / ideal:.0%}, "
-          f"async {results[asynchronous, columns[3]] / ideal:.0%}.")
+          f"{share(sync, columns[2])} of it, async {share(asynchronous, columns[2])}; "
+          f"0-2 ms: sync {share(sync, columns[3])}, async {share(asynchronous, columns[3])}.")
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"\nMachine: {cpu_model()}, {CORES} cores, load average {load} at the end (other processes share the "
           f"cores; the serial 1 ms row shows the share of one core this run got); {versions()}. "
           f"{seconds:g} s per measurement.")
-    print(f"Command: `python benchmarks/vector_throughput.py{' --quick' if args.quick else ''}`")
+    options = " --quick" if args.quick else f" --seconds {args.seconds:g} --rounds {args.rounds}"
+    print(f"Command: `python benchmarks/vector_throughput.py{options}`")
 
 
 if __name__ == "__main__":
