@@ -199,9 +199,9 @@ print(f"{{imported - start:.2f}} {{done - imported:.2f}}")
 def run_compile_cost(n: int) -> list[str]:
     """Cold and warm `import thrust + make + reset + first step`, each in a fresh process."""
     lines = ["| what | cold cache (compiles) | warm cache (second process) |", "|---|---|---|"]
-    with tempfile.TemporaryDirectory() as cache_dir:
-        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
-        for label, env_ids in [("CartPole-v1", ["CartPole-v1"]), ("all five classic-control envs", ENV_IDS)]:
+    for label, env_ids in [("CartPole-v1", ["CartPole-v1"]), ("all five classic-control envs", ENV_IDS)]:
+        with tempfile.TemporaryDirectory() as cache_dir:
+            env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
             probe = COMPILE_PROBE.format(env_ids=env_ids, n=n)
             timings = []
             for _ in ("cold", "warm"):

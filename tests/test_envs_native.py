@@ -36,8 +36,8 @@ def assert_same(a: list[np.ndarray], b: list[np.ndarray]) -> None:
 
 @pytest.mark.parametrize("env_id", sorted(registry))
 def test_same_seed_same_trajectory_whatever_the_threads(env_id):
-    many = registry[env_id](num_envs=600, num_threads=2)  # parallel kernel (600 >= parallel_threshold)
-    assert many.num_envs >= NativeVecEnv.parallel_threshold
+    many = registry[env_id](num_envs=600, num_threads=2, parallel_threshold=1)  # the prange kernel
+    assert many._step_kernel is many._kernels["step_parallel"]
     reference = rollout(many, 150)
     assert_same(rollout(registry[env_id](num_envs=600, num_threads=1), 150), reference)
     different = rollout(registry[env_id](num_envs=600), 150, seed=1)
@@ -157,15 +157,18 @@ def test_misuse_raises():
         envs.render()
 
 
-def test_render_draws_env_zero():
-    envs = thrust.make("CartPole-v1", num_envs=2, seed=0, render_mode="rgb_array")
+@pytest.mark.parametrize("env_id", sorted(registry))
+def test_render_draws_env_zero(env_id):
+    envs = thrust.make(env_id, num_envs=2, seed=0, render_mode="rgb_array")
+    assert envs.metadata["render_modes"] == ["rgb_array"]
     envs.reset()
+    envs.step(random_actions(envs, np.random.default_rng(0)))
     frame = envs.render()
-    reference = gym.make("CartPole-v1", render_mode="rgb_array")
-    reference.reset()
-    reference.unwrapped.state = envs.states[0].copy()
+    reference = gym.make(env_id, render_mode="rgb_array")
+    reference.reset(seed=0)
+    reference.unwrapped.state = envs.gymnasium_state(envs.states[0])
     np.testing.assert_array_equal(frame, reference.render())
-    assert frame.shape == (400, 600, 3)
+    assert frame.ndim == 3 and frame.shape[2] == 3 and frame.dtype == np.uint8
 
 
 @pytest.mark.parametrize(

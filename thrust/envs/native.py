@@ -14,6 +14,11 @@ struct-of-arrays state for all envs, `reset`/`step` kernels parallel across thre
 same-step autoreset, final observations, time-limit truncation, per-env seeding (env `i` gets
 `seed + i`, whatever the number of threads), episode statistics and `state_dict` checkpoints.
 
+The three functions run inside kernels compiled without numba's reference counting (it costs an
+atomic operation per array per env, more than CartPole's physics), so they must not allocate
+arrays: write into `state` and `obs`, compute with scalars, read module-level constant arrays.
+Division follows NumPy (x / 0 is inf, no exception), as Gymnasium's NumPy arithmetic does.
+
 Kernels are compiled once per env class and cached on disk next to the env's source file (numba
 `cache=True`), so a second process pays no compile. numba cannot cache a kernel that closes over
 other jitted functions, so the harness generates each class's kernels from one template with
@@ -198,7 +203,7 @@ class NativeVecEnv(VecEnv):
     state_size: ClassVar[int]
     max_episode_steps: ClassVar[int | None] = None
     gymnasium_id: ClassVar[str | None] = None  # a Gymnasium env whose renderer draws this env's state
-    parallel_threshold: ClassVar[int] = 512
+    parallel_threshold: ClassVar[int] = 16384  # measured on 2 shared cores: see BENCHMARKS.md
     metadata: ClassVar[dict[str, Any]] = {**VecEnv.metadata, "render_modes": []}
     _kernels: ClassVar[dict[str, Any]]
 
