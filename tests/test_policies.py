@@ -1,0 +1,124 @@
+"""Actor-critic networks: initialization, and the action distributions against torch.distributions."""
+
+import math
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from torch.distributions import Categorical, Normal
+
+from thrust.policies import ActorCritic
+
+VECTOR_OBS = gym.spaces.Box(-1.0, 1.0, (6,), np.float32)
+
+
+def singular_values(layer: torch.nn.Linear) -> torch.Tensor:
+    return torch.linalg.svdvals(layer.weight.detach())
+
+
+def test_orthogonal_init_gains_and_zero_biases():
+    torch.manual_seed(0)
+    policy = ActorCritic(VECTOR_OBS, gym.spaces.Discrete(3))
+    actor_layers = [m for m in policy.actor if isinstance(m, torch.nn.Linear)]
+    critic_layers = [m for m in policy.critic if isinstance(m, torch.nn.Linear)]
+    assert [layer.out_features for layer in actor_layers] == [64, 64, 3]
+    assert [layer.out_features for layer in critic_layers] == [64, 64, 1]
+    for layer in actor_layers[:-1] + critic_layers[:-1]:
+        torch.testing.assert_close(singular_values(layer), torch.full((min(layer.weight.shape),), math.sqrt(2)))
+    torch.testing.assert_close(singular_values(actor_layers[-1]), torch.full((3,), 0.01))
+    torch.testing.assert_close(singular_values(critic_layers[-1]), torch.ones(1))
+    for layer in actor_layers + critic_layers:
+        assert (layer.bias == 0).all()
+    assert any(isinstance(m, torch.nn.Tanh) for m in policy.actor)
+    assert policy.trunk is None  # separate actor and critic by default
+
+
+def test_shared_trunk_option():
+    policy = ActorCritic(VECTOR_OBS, gym.spaces.Discrete(3), shared_trunk=True)
+    assert isinstance(policy.trunk, torch.nn.Sequential)
+    assert [m.out_features for m in policy.actor] == [3] and [m.out_features for m in policy.critic] == [1]
+    action, log_prob, value = policy.act(torch.zeros(5, 6))
+    assert action.shape == (5,) and log_prob.shape == (5,) and value.shape == (5,)
+
+
+def test_discrete_log_probs_entropy_and_sampling_frequencies():
+    torch.manual_seed(1)
+    space = gym.spaces.Discrete(4, start=2)
+    policy = ActorCritic(VECTOR_OBS, space)
+    with torch.no_grad():  # make the policy far from uniform so that frequencies are informative
+        policy.actor[-1].weight.mul_(300.0)
+    obs = torch.randn(1, 6).expand(40_000, 6)
+    generator = torch.Generator().manual_seed(0)
+    action, log_prob, value = policy.act(obs, generator)
+    assert action.dtype == torch.int64 and action.shape == (40_000,)
+    assert action.min() >= 2 and action.max() <= 5  # the space's own numbering
+    distribution = Categorical(logits=policy.actor(obs[:1]))
+    torch.testing.assert_close(log_prob, distribution.log_prob(action - 2).detach())
+    frequencies = torch.bincount(action - 2, minlength=4).double() / 40_000
+    torch.testing.assert_close(frequencies, distribution.probs[0].detach().double(), atol=0.01, rtol=0)
+    new_log_prob, entropy, new_value = policy.evaluate(obs, action)
+    torch.testing.assert_close(new_log_prob, log_prob)
+    torch.testing.assert_close(entropy, distribution.entropy().expand(40_000).detach())
+    torch.testing.assert_close(new_value, value)
+    assert (policy.deterministic_action(obs[:1]) == distribution.probs.argmax(-1) + 2).all()
+
+
+def test_multidiscrete_sums_independent_components():
+    torch.manual_seed(2)
+    space = gym.spaces.MultiDiscrete([3, 5, 2], start=[0, 1, -1])
+    policy = ActorCritic(VECTOR_OBS, space)
+    with torch.no_grad():
+        policy.actor[-1].weight.mul_(100.0)
+    obs = torch.randn(2000, 6)
+    action, log_prob, _ = policy.act(obs, torch.Generator().manual_seed(1))
+    assert action.shape == (2000, 3)
+    assert all(space.contains(a) for a in action.numpy()[:200])  # padding never sampled, offsets applied
+    head = policy.actor(obs)
+    components = [Categorical(logits=logits) for logits in head.view(2000, 3, 5).unbind(1)]
+    components = [Categorical(logits=c.logits[:, :n]) for c, n in zip(components, [3, 5, 2], strict=True)]
+    index = action - torch.tensor([0, 1, -1])
+    expected_log_prob = sum(c.log_prob(index[:, k]) for k, c in enumerate(components))
+    expected_entropy = sum(c.entropy() for c in components)
+    torch.testing.assert_close(log_prob, expected_log_prob.detach())
+    new_log_prob, entropy, _ = policy.evaluate(obs, action)
+    torch.testing.assert_close(new_log_prob, expected_log_prob)
+    torch.testing.assert_close(entropy, expected_entropy)
+    assert torch.isfinite(entropy).all()
+
+
+def test_gaussian_log_prob_is_of_the_unclipped_sample():
+    torch.manual_seed(3)
+    space = gym.spaces.Box(-0.1, 0.1, (2,), np.float32)
+    policy = ActorCritic(VECTOR_OBS, space, log_std_init=0.5)
+    assert policy.log_std.shape == (2,) and torch.equal(policy.log_std.detach(), torch.full((2,), 0.5))
+    obs = torch.randn(1000, 6)
+    action, log_prob, _ = policy.act(obs, torch.Generator().manual_seed(2))
+    assert (action.abs() > 0.1).any()  # the policy returns samples outside the bounds: clipping is the caller's
+    distribution = Normal(policy.actor(obs), policy.log_std.exp())
+    torch.testing.assert_close(log_prob, distribution.log_prob(action).sum(-1).detach())
+    new_log_prob, entropy, _ = policy.evaluate(obs, action)
+    torch.testing.assert_close(new_log_prob, distribution.log_prob(action).sum(-1))
+    torch.testing.assert_close(entropy, distribution.entropy().sum(-1))
+    torch.testing.assert_close(policy.deterministic_action(obs), distribution.mean.detach())
+    # The log-std is state independent: a parameter, trained by the loss.
+    new_log_prob.sum().backward()
+    assert policy.log_std.grad is not None
+
+
+def test_nature_cnn_for_images():
+    space = gym.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    policy = ActorCritic(space, gym.spaces.Discrete(6))
+    obs = torch.randint(0, 256, (3, 4, 84, 84), dtype=torch.uint8)
+    action, log_prob, value = policy.act(obs)
+    assert action.shape == (3,) and value.shape == (3,)
+    conv = [m for m in policy.trunk if isinstance(m, torch.nn.Conv2d)]
+    assert [c.out_channels for c in conv] == [32, 64, 64]
+    torch.testing.assert_close(singular_values(policy.actor), torch.full((6,), 0.01))
+
+
+def test_unsupported_spaces_are_rejected():
+    with pytest.raises(ValueError, match="action space"):
+        ActorCritic(VECTOR_OBS, gym.spaces.MultiBinary(3))
+    with pytest.raises(ValueError, match="observation space"):
+        ActorCritic(gym.spaces.Discrete(5), gym.spaces.Discrete(2))

@@ -1,0 +1,185 @@
+"""PPO: API contract, reproducibility, exact resume, checkpoint errors, bad input."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+import thrust
+from thrust.checkpoint import CheckpointError
+from thrust.ppo import PPO, PPOConfig
+
+SHORT = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, num_minibatches=2, update_epochs=2)
+
+
+def run_short(**overrides):
+    """Six iterations of a small PPO; returns the model and every iteration's metrics."""
+    model = PPO("CartPole-v1", seed=7, **{**SHORT, **overrides})
+    history = []
+    model.learn(callback=lambda ppo, metrics: history.append(metrics))
+    return model, history
+
+
+def weights(model):
+    return [p.detach().clone() for p in model.policy.parameters()]
+
+
+def test_metrics_and_attributes_follow_the_contract():
+    model, history = run_short()
+    assert model.global_step == SHORT["total_timesteps"] and model.iteration == 6 and len(history) == 6
+    expected = {
+        "global_step", "charts/learning_rate", "charts/SPS", "losses/value_loss", "losses/policy_loss",
+        "losses/entropy", "losses/old_approx_kl", "losses/approx_kl", "losses/clipfrac",
+        "losses/explained_variance", "time/env", "time/inference", "time/learning",
+    }
+    for metrics in history:
+        assert expected <= set(metrics)
+        assert all(isinstance(v, float) for v in metrics.values())
+    assert any("charts/episodic_return" in m and "charts/episodic_length" in m for m in history)
+    # Linear annealing: iteration k uses lr × (1 − (k − 1)/num_iterations).
+    lr = model.config.learning_rate
+    assert [m["charts/learning_rate"] for m in history] == pytest.approx([lr * (1 - k / 6) for k in range(6)])
+    assert isinstance(model.config, PPOConfig) and model.envs.num_envs == 4
+
+
+def test_same_seed_is_bit_identical_and_another_seed_is_not():
+    model_a, history_a = run_short()
+    model_b, history_b = run_short()
+    keys = [k for k in history_a[0] if k.startswith(("losses/", "charts/episodic"))]
+    assert [[m.get(k) for k in keys] for m in history_a] == [[m.get(k) for k in keys] for m in history_b]
+    assert list(model_a.recent_returns) == list(model_b.recent_returns)
+    assert all(torch.equal(a, b) for a, b in zip(weights(model_a), weights(model_b), strict=True))
+    model_c = PPO("CartPole-v1", seed=8, **SHORT).learn()
+    assert not all(torch.equal(a, c) for a, c in zip(weights(model_a), weights(model_c), strict=True))
+
+
+@pytest.mark.parametrize("env_id,extra", [("CartPole-v1", {}), ("Pendulum-v1", {"normalize_obs": True,
+                                                                              "normalize_reward": True})])
+def test_save_load_resume_matches_an_uninterrupted_run(tmp_path, env_id, extra):
+    config = {**SHORT, **extra}
+    uninterrupted = PPO(env_id, seed=3, **config).learn()
+
+    interrupted = PPO(env_id, seed=3, **config)
+    interrupted.learn(callback=lambda ppo, metrics: ppo.iteration < 2)  # stop after iteration 2, as Ctrl-C would
+    assert interrupted.iteration == 2 and interrupted.global_step == 2 * 4 * 32
+    interrupted.save(tmp_path / "run" / "model.pt")
+    # Disturb every global random source in between: the resumed run must not depend on them.
+    torch.rand(10), np.random.rand(10)  # noqa: NPY002
+    resumed = PPO.load(tmp_path / "run" / "model.pt")
+    assert resumed.iteration == 2 and resumed.global_step == 2 * 4 * 32
+    resumed.learn()
+    assert resumed.global_step == uninterrupted.global_step
+    assert all(torch.equal(a, b) for a, b in zip(weights(uninterrupted), weights(resumed), strict=True))
+    if extra:
+        assert torch.equal(uninterrupted.obs_normalizer.mean, resumed.obs_normalizer.mean)
+        assert torch.equal(uninterrupted.reward_scaler.return_stats.var, resumed.reward_scaler.return_stats.var)
+    assert not list(tmp_path.joinpath("run").glob("*.tmp"))  # the atomic write left nothing behind
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    with pytest.raises(CheckpointError, match="no checkpoint file"):
+        PPO.load(tmp_path / "missing.pt")
+    model = PPO("CartPole-v1", **SHORT)
+    model.save(tmp_path / "good.pt")
+    data = (tmp_path / "good.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated, corrupt"):
+        PPO.load(tmp_path / "truncated.pt")
+    (tmp_path / "text.pt").write_text("hello")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        PPO.load(tmp_path / "text.pt")
+    torch.save({"weights": torch.zeros(3)}, tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="not a Thrust checkpoint"):
+        PPO.load(tmp_path / "foreign.pt")
+    with pytest.raises(CheckpointError, match="does not fit"):
+        PPO.load(tmp_path / "good.pt", env="Acrobot-v1")
+    assert issubclass(CheckpointError, ValueError)
+
+
+@pytest.mark.parametrize("overrides,field", [
+    (dict(num_minibatches=3), "num_minibatches"),
+    (dict(learning_rate=0.0), "learning_rate"),
+    (dict(learning_rate=-1e-3), "learning_rate"),
+    (dict(num_envs=0), "num_envs"),
+    (dict(gamma=1.5), "gamma"),
+    (dict(total_timesteps=10), "total_timesteps"),
+    (dict(target_kl=0.0), "target_kl"),
+    (dict(clip_coef=-0.1), "clip_coef"),
+    (dict(learning_rat=1e-3), "learning_rate"),  # a typo gets the close match
+    (dict(device="cuda:99" if torch.cuda.is_available() else "cuda"), "device"),
+])
+def test_inconsistent_hyperparameters_name_the_field(overrides, field):
+    with pytest.raises(ValueError, match=field):
+        PPO("CartPole-v1", **overrides)
+
+
+def test_unknown_env_id_suggests_close_matches():
+    with pytest.raises(ValueError, match="CartPole-v1"):
+        PPO("CartPol-v1")
+
+
+def test_nan_loss_stops_training_naming_the_update():
+    model = PPO("CartPole-v1", **SHORT)
+    model.learn(callback=lambda ppo, metrics: False)  # one good iteration first
+    before = weights(model)
+    with torch.no_grad():
+        model.policy.critic[-1].bias.fill_(math.nan)
+    with pytest.raises(FloatingPointError, match="update 2"):
+        model.learn()
+    # The bad loss was not applied: the actor's weights are untouched.
+    assert all(torch.equal(a, b) for a, b in zip(before[:6], weights(model)[:6], strict=True))
+
+
+def test_predict_and_evaluate_use_fresh_envs():
+    model, _ = run_short()
+    training_obs = model.envs.observations.copy()
+    obs = np.zeros((5, 4), np.float32)
+    actions = model.predict(obs)
+    assert actions.shape == (5,) and actions.dtype == np.int64
+    assert model.predict(obs[0]).shape == ()
+    assert np.array_equal(model.predict(obs, deterministic=True), actions)
+    result = thrust.evaluate(model, num_episodes=6, seed=0)
+    assert set(result) == {"mean_return", "std_return", "mean_length", "std_length", "episodes"}
+    assert len(result["episodes"]) == 6
+    assert result["mean_return"] == pytest.approx(np.mean([r for r, _ in result["episodes"]]))
+    assert np.array_equal(model.envs.observations, training_obs)  # the training envs were not touched
+    assert thrust.evaluate(model, num_episodes=6, seed=0) == result
+
+
+def test_gymnasium_env_ids_and_ready_vecenvs_work():
+    model = PPO("MountainCar-v0", backend="serial", **SHORT).learn()
+    assert type(model.envs).__name__ == "SerialVecEnv" and model.global_step == SHORT["total_timesteps"]
+    envs = thrust.make("CartPole-v1", num_envs=2, seed=0)
+    model = PPO(envs, **{**SHORT, "num_envs": 99})  # the VecEnv's own size wins
+    assert model.config.num_envs == 2 and model.config.env_id == "CartPole-v1"
+    model.learn(total_timesteps=2 * 32 * 2)
+    assert model.global_step == 128
+
+
+def test_box_actions_are_clipped_for_the_env_only():
+    model = PPO("Pendulum-v1", log_std_init=2.0, **SHORT)
+    seen = []
+    step = model.envs.step
+    model.envs.step = lambda actions: (seen.append(actions.copy()), step(actions))[1]
+    model.learn(callback=lambda ppo, metrics: False)
+    sent = np.concatenate(seen)
+    stored = model.actions.flatten(0, 1).numpy()
+    assert np.abs(sent).max() <= 2.0 and np.abs(stored).max() > 2.0
+    np.testing.assert_array_equal(sent, np.clip(stored, -2.0, 2.0))
+
+
+def test_target_kl_stops_epochs_early():
+    counts = []
+    model = PPO("CartPole-v1", target_kl=1e-9, **SHORT)
+    original = model.optimizer.step
+    model.optimizer.step = lambda *a, **k: (counts.append(1), original(*a, **k))[1]
+    model.learn(callback=lambda ppo, metrics: False)
+    assert len(counts) == SHORT["num_minibatches"]  # one epoch, then the KL check stopped the update
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_cuda_matches_shapes_and_learns():
+    model = PPO("CartPole-v1", device="cuda", **SHORT).learn()
+    assert model.obs.device.type == "cuda" and model.global_step == SHORT["total_timesteps"]
+    assert model.predict(np.zeros((3, 4), np.float32)).shape == (3,)
