@@ -1,8 +1,12 @@
 """Any Gymnasium environment behind Thrust's one vector interface."""
 
 from thrust.vector.base import VecEnv, check_actions
-from thrust.vector.multiprocessing import MultiprocessingVecEnv
+from thrust.vector.envpool import EnvPoolVecEnv
+from thrust.vector.multiprocessing import MultiprocessingVecEnv, RemoteTraceback, WorkerDiedError
 from thrust.vector.serial import SerialVecEnv
 from thrust.vector.tuning import autotune
 
-__all__ = ["MultiprocessingVecEnv", "SerialVecEnv", "VecEnv", "autotune", "check_actions"]
+__all__ = [
+    "EnvPoolVecEnv", "MultiprocessingVecEnv", "RemoteTraceback", "SerialVecEnv", "VecEnv", "WorkerDiedError",
+    "autotune", "check_actions",
+]
