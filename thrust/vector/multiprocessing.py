@@ -37,7 +37,7 @@ import gymnasium as gym
 import numpy as np
 
 from thrust.vector.base import VecEnv, allocate, episode_infos
-from thrust.vector.serial import read, write
+from thrust.vector.serial import EnvBlock
 
 STEP = b"s"  # main → worker: step your block with the actions in shared memory
 DONE = b"d"  # worker → main: the block is written
@@ -101,62 +101,32 @@ def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, paylo
     `(env_fns, observation_space, action_space)`."""
     # Ctrl-C reaches the whole process group; the main process decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    env_index = first_env
     envs: list[gym.Env] = []
+    block = None
     try:
         env_fns, observation_space, action_space = pickle.loads(payload)
-        for env_index, fn in enumerate(env_fns, start=first_env):  # noqa: B007 (reported on failure)
+        for fn in env_fns:
             envs.append(fn())
         arrays = shared_arrays(
             observation_space, action_space, num_envs, _Carver(np.frombuffer(memory, dtype=np.uint8))
         )
-        observations, final_observations, actions = (
-            arrays["observations"], arrays["final_observations"], arrays["actions"]
-        )
-        rewards, terminations, truncations = arrays["rewards"], arrays["terminations"], arrays["truncations"]
-        final_mask, episode_returns, episode_lengths = (
-            arrays["final_mask"], arrays["episode_returns"], arrays["episode_lengths"]
-        )
-        block = list(enumerate(envs, start=first_env))
-        running_returns = [0.0] * num_envs
-        running_lengths = [0] * num_envs
+        block = EnvBlock(envs, first_env, arrays)
+        actions = arrays["actions"]
         conn.send_bytes(DONE)
         while True:
             message = conn.recv_bytes()
             if message == STEP:
-                for env_index, env in block:
-                    obs, reward, terminated, truncated, _ = env.step(read(actions, env_index))
-                    rewards[env_index] = reward
-                    terminations[env_index] = terminated
-                    truncations[env_index] = truncated
-                    running_returns[env_index] += reward
-                    running_lengths[env_index] += 1
-                    if terminated or truncated:
-                        write(final_observations, env_index, obs)
-                        final_mask[env_index] = True
-                        episode_returns[env_index] = running_returns[env_index]
-                        episode_lengths[env_index] = running_lengths[env_index]
-                        running_returns[env_index] = 0.0
-                        running_lengths[env_index] = 0
-                        obs, _ = env.reset()
-                    else:
-                        final_mask[env_index] = False
-                    write(observations, env_index, obs)
-                conn.send_bytes(DONE)
-                continue
-            command, seed, options = pickle.loads(message)
-            if command == "close":
-                break
-            for env_index, env in block:  # command == "reset"
-                obs, _ = env.reset(seed=None if seed is None else seed + env_index, options=options)
-                write(observations, env_index, obs)
-                running_returns[env_index] = 0.0
-                running_lengths[env_index] = 0
-            final_mask[first_env : first_env + len(envs)] = False
+                block.step(actions)
+            else:
+                command, seed, options = pickle.loads(message)
+                if command == "close":
+                    break
+                block.reset(seed, options)
             conn.send_bytes(DONE)
     except (EOFError, BrokenPipeError):
         pass  # the main process is gone
     except BaseException as exc:  # every failure is reported to the main process
+        env_index = block.current if block is not None else first_env + len(envs)
         try:
             exception_bytes = pickle.dumps(exc)
         except Exception:

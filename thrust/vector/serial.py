@@ -1,4 +1,8 @@
-"""The serial backend: Gymnasium envs stepped one after another in this process (for debugging)."""
+"""The serial backend: Gymnasium envs stepped one after another in this process (for debugging).
+
+`EnvBlock` is the stepping loop itself, shared with the multiprocessing backend, whose workers each
+run one block over their envs, writing into shared memory instead of this process's buffers.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +36,71 @@ def read(buffer: Any, index: int) -> Any:
     return buffer[index]
 
 
+class EnvBlock:
+    """Envs `first .. first + len(envs) - 1` of a batch, stepped in turn with Thrust's semantics
+    (same-step autoreset, final observations, episode statistics), writing their rows of `arrays`:
+    a `VecEnv`'s buffers by name."""
+
+    ARRAYS = (
+        "observations", "final_observations", "rewards", "terminations", "truncations", "final_mask",
+        "episode_returns", "episode_lengths",
+    )
+
+    def __init__(self, envs: list[gym.Env], first: int, arrays: dict[str, Any]) -> None:
+        self.envs = envs
+        self.rows = list(enumerate(envs, start=first))
+        self.stop = first + len(envs)
+        self.first = first
+        self.running_returns = [0.0] * len(envs)
+        self.running_lengths = [0] * len(envs)
+        self.observations, self.final_observations = arrays["observations"], arrays["final_observations"]
+        self.rewards, self.terminations, self.truncations = (
+            arrays["rewards"], arrays["terminations"], arrays["truncations"]
+        )
+        self.final_mask = arrays["final_mask"]
+        self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
+        self.current = first  # the env being stepped or reset, named when it raises
+
+    def reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
+        """Reset every env of the block; env `i` gets `seed + i`."""
+        for i, env in self.rows:
+            self.current = i
+            obs, _ = env.reset(seed=None if seed is None else seed + i, options=options)
+            write(self.observations, i, obs)
+        self.running_returns = [0.0] * len(self.envs)
+        self.running_lengths = [0] * len(self.envs)
+        self.final_mask[self.first : self.stop] = False
+
+    def step(self, actions: Any) -> None:
+        """Step env `i` with row `i` of `actions` (a batch over all envs, not just this block)."""
+        running_returns, running_lengths, first = self.running_returns, self.running_lengths, self.first
+        rewards, terminations, truncations = self.rewards, self.terminations, self.truncations
+        final_mask = self.final_mask
+        for i, env in self.rows:
+            self.current = i
+            obs, reward, terminated, truncated, _ = env.step(read(actions, i))
+            rewards[i] = reward
+            terminations[i] = terminated
+            truncations[i] = truncated
+            running_returns[i - first] += reward
+            running_lengths[i - first] += 1
+            if terminated or truncated:
+                write(self.final_observations, i, obs)
+                final_mask[i] = True
+                self.episode_returns[i] = running_returns[i - first]
+                self.episode_lengths[i] = running_lengths[i - first]
+                running_returns[i - first] = 0.0
+                running_lengths[i - first] = 0
+                obs, _ = env.reset()
+            else:
+                final_mask[i] = False
+            write(self.observations, i, obs)
+
+    def close(self) -> None:
+        for env in self.envs:
+            env.close()
+
+
 class SerialVecEnv(VecEnv):
     """Steps `len(env_fns)` Gymnasium envs in turn, with Thrust's same-step autoreset semantics."""
 
@@ -41,17 +110,12 @@ class SerialVecEnv(VecEnv):
         super().__init__(first.observation_space, first.action_space, len(self.envs))
         self.metadata = {**VecEnv.metadata, "render_modes": first.metadata.get("render_modes", [])}
         self.render_mode = first.render_mode
-        self._running_returns = np.zeros(self.num_envs, dtype=np.float64)
-        self._running_lengths = np.zeros(self.num_envs, dtype=np.int64)
+        self.block = EnvBlock(self.envs, 0, {name: getattr(self, name) for name in EnvBlock.ARRAYS})
         self._env_ids = np.arange(self.num_envs)
         self._actions: Any = None
 
     def _reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
-        for i, env in enumerate(self.envs):
-            obs, _ = env.reset(seed=None if seed is None else seed + i, options=options)
-            write(self.observations, i, obs)
-        self._running_returns[:] = 0.0
-        self._running_lengths[:] = 0
+        self.block.reset(seed, options)
 
     def _send(self, actions: Any, env_ids: np.ndarray | None) -> None:
         if env_ids is not None and not np.array_equal(env_ids, self._env_ids):
@@ -59,23 +123,7 @@ class SerialVecEnv(VecEnv):
         self._actions = actions
 
     def _recv(self):
-        self.final_mask[:] = False
-        for i, env in enumerate(self.envs):
-            obs, reward, terminated, truncated, _ = env.step(read(self._actions, i))
-            self.rewards[i] = reward
-            self.terminations[i] = terminated
-            self.truncations[i] = truncated
-            self._running_returns[i] += reward
-            self._running_lengths[i] += 1
-            if terminated or truncated:
-                write(self.final_observations, i, obs)
-                self.final_mask[i] = True
-                self.episode_returns[i] = self._running_returns[i]
-                self.episode_lengths[i] = self._running_lengths[i]
-                self._running_returns[i] = 0.0
-                self._running_lengths[i] = 0
-                obs, _ = env.reset()
-            write(self.observations, i, obs)
+        self.block.step(self._actions)
         return (
             self.observations, self.rewards, self.terminations, self.truncations, self.infos, self._env_ids
         )
@@ -85,5 +133,4 @@ class SerialVecEnv(VecEnv):
         return self.envs[0].render()
 
     def close_extras(self, **kwargs: Any) -> None:
-        for env in self.envs:
-            env.close()
+        self.block.close()
