@@ -241,7 +241,7 @@ def machine() -> list[str]:
         f"numba threads: {numba.config.NUMBA_NUM_THREADS} ({numba.config.THREADING_LAYER} layer requested); "
         f"load average at start (1/5/15 min): {load}.",
         "Versions: " + ", ".join(versions) + ".",
-        f"Command: `python benchmarks/env_throughput.py {' '.join(sys.argv[1:])}`".rstrip() + ".",
+        f"Command: `{' '.join(['python benchmarks/env_throughput.py', *sys.argv[1:]])}`.",
     ]
 
 
@@ -259,7 +259,11 @@ def main() -> None:
         print("\n".join(run_threads(sizes, window, repeats)))
         return
 
-    out = ["### Steps per second, random actions", "", *machine(), ""]
+    method = (f"Method: random actions drawn before timing (the same batches for every system); best of {repeats} "
+              f"windows of {window} s; `step` calls include Thrust's action checks; EnvPool with one thread per "
+              "core. The machine's 2 cores are shared with other work (see the load average): compare ratios "
+              "within a row.")
+    out = ["### Steps per second, random actions", "", *machine(), method, ""]
     out += run_table(sizes, [64], window, repeats)
     out += ["", "### What numba's threads buy (CartPole-v1), per threading layer", ""]
     out += run_threads_per_layer(sizes, window, repeats)
