@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import math
+import os
 import time
 
 import gymnasium as gym
@@ -16,6 +17,7 @@ import pytest
 
 import thrust
 from thrust.envs import registry as native_registry
+from thrust.make import default_num_workers
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
 
@@ -318,3 +320,24 @@ def test_make_rejects_bad_backend_options():
         thrust.make("CartPole-v1", num_envs=4, backend="serial", num_workers=2)
     with pytest.raises(ValueError, match="unknown backend"):
         thrust.make("CartPole-v1", num_envs=4, backend="threads")
+
+
+@pytest.mark.parametrize(
+    "cores, num_envs, batch_size, expected",
+    [(2, 8, None, 2), (2, 7, None, 1), (4, 6, None, 3), (2, 16, 8, 2), (2, 8, 2, 4), (8, 4, 2, 4)],
+)
+def test_default_num_workers(monkeypatch, cores, num_envs, batch_size, expected):
+    monkeypatch.setattr(os, "cpu_count", lambda: cores)
+    assert default_num_workers(num_envs, batch_size) == expected
+
+
+def test_make_picks_processes_for_gymnasium_envs():
+    envs = thrust.make("Taxi-v4", num_envs=4, batch_size=2, seed=0)
+    try:
+        assert isinstance(envs, MultiprocessingVecEnv) and envs.batch_size == 2
+        assert envs.num_envs % envs.num_workers == 0 and 2 % envs.envs_per_worker == 0
+        obs, _ = envs.reset()
+        assert obs.shape == (4,) and obs.dtype == np.int64
+    finally:
+        envs.close()
+    assert isinstance(thrust.make("Taxi-v4", num_envs=1), SerialVecEnv)

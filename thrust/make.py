@@ -25,10 +25,15 @@ def known_env_ids() -> list[str]:
     return sorted(native_registry) + sorted(set(gym.registry) - set(native_registry))
 
 
-def default_num_workers(num_envs: int) -> int:
-    """The most worker processes that use every core and split `num_envs` evenly."""
+def default_num_workers(num_envs: int, batch_size: int | None = None) -> int:
+    """Worker processes for the multiprocessing backend: as many as the cores (fewer when that does
+    not split `num_envs` evenly), and in async mode enough that a batch is made of whole workers."""
     cores = os.cpu_count() or 1
-    return max(w for w in range(1, min(cores, num_envs) + 1) if num_envs % w == 0)
+    batch_size = num_envs if batch_size is None else batch_size
+    fitting = [w for w in range(1, num_envs + 1) if num_envs % w == 0 and batch_size % (num_envs // w) == 0]
+    if batch_size == num_envs:
+        return max(w for w in fitting if w <= cores)
+    return min((w for w in fitting if w >= cores), default=num_envs)
 
 
 def make(
@@ -88,7 +93,7 @@ def make(
         if backend == "serial":
             env = SerialVecEnv([env_fn] * num_envs)
         else:
-            workers = default_num_workers(num_envs) if num_workers is None else num_workers
+            workers = default_num_workers(num_envs, batch_size) if num_workers is None else num_workers
             env = MultiprocessingVecEnv([env_fn] * num_envs, num_workers=workers, batch_size=batch_size)
     else:
         raise ValueError(
