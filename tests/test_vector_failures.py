@@ -120,6 +120,13 @@ def test_env_constructor_exception_reraised():
     assert "env 6 (worker 3)" in str(info.value.__cause__)
 
 
+def test_envs_with_different_spaces_are_refused():
+    fns = [FailingEnv] * 3 + [lambda: gym.make("CartPole-v1")]
+    with deadline(10), pytest.raises(ValueError, match="env 3 has spaces .*all must match") as info:
+        MultiprocessingVecEnv(fns, num_workers=2)
+    assert "env 3 (worker 1)" in str(info.value.__cause__)
+
+
 @pytest.mark.parametrize("in_flight", [False, True], ids=["idle", "mid-step"])
 def test_killed_worker_is_reported_not_waited_for(in_flight):
     envs = MultiprocessingVecEnv([partial(FailingEnv, delay=0.05)] * 4, num_workers=2)

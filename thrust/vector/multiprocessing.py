@@ -103,10 +103,17 @@ def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, paylo
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     envs: list[gym.Env] = []
     block = None
+    constructing = first_env  # the env named if construction fails
     try:
         env_fns, observation_space, action_space = pickle.loads(payload)
-        for fn in env_fns:
-            envs.append(fn())
+        for constructing, fn in enumerate(env_fns, start=first_env):
+            env = fn()
+            envs.append(env)
+            if (env.observation_space, env.action_space) != (observation_space, action_space):
+                raise ValueError(
+                    f"env {constructing} has spaces {env.observation_space}, {env.action_space}; "
+                    f"env 0 has {observation_space}, {action_space}: all must match"
+                )
         arrays = shared_arrays(
             observation_space, action_space, num_envs, _Carver(np.frombuffer(memory, dtype=np.uint8))
         )
@@ -126,7 +133,7 @@ def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, paylo
     except (EOFError, BrokenPipeError):
         pass  # the main process is gone
     except BaseException as exc:  # every failure is reported to the main process
-        env_index = block.current if block is not None else first_env + len(envs)
+        env_index = block.current if block is not None else constructing
         try:
             exception_bytes = pickle.dumps(exc)
         except Exception:
