@@ -219,7 +219,8 @@ class PPO:
         )
         self.reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
         # Adam with eps=1e-5 (detail 3); fused: one kernel for all parameters instead of one per tensor.
-        self.optimizer = torch.optim.Adam(self.policy.parameters(), lr=config.learning_rate, eps=1e-5, fused=True)
+        self.parameters = list(self.policy.parameters())
+        self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5, fused=True)
 
         # Rollout storage [T, N, ...], allocated once on the learner's device.
         T, N, device = config.num_steps, config.num_envs, self.device
@@ -373,9 +374,11 @@ class PPO:
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
-            order = torch.randperm(config.batch_size, generator=self.generator, device=self.device)
+            # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
+            order = torch.randperm(config.batch_size, generator=self.generator, device=self.device) \
+                if config.num_minibatches > 1 else slice(None)
             for start in range(0, config.batch_size, config.minibatch_size):
-                index = order[start:start + config.minibatch_size]
+                index = order[start:start + config.minibatch_size] if config.num_minibatches > 1 else order
                 new_logprob, entropy, new_value = policy.evaluate(b_obs[index], b_actions[index])
                 logratio = new_logprob - b_logprobs[index]
                 ratio = logratio.exp()
@@ -416,7 +419,7 @@ class PPO:
 
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                torch.nn.utils.clip_grad_norm_(policy.parameters(), config.max_grad_norm)  # (detail 11)
+                torch.nn.utils.clip_grad_norm_(self.parameters, config.max_grad_norm)  # (detail 11)
                 self.optimizer.step()
                 num_gradient_steps += 1
 

@@ -22,21 +22,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         update_epochs=10,
         ent_coef=0.0,
     ),
+    # Evaluation ≈ −80 after 100K steps (seeds 1, 2); observation normalization made it slower here.
     "Acrobot-v1": dict(
         total_timesteps=100_000,
         num_envs=16,
-        num_steps=64,
+        num_steps=128,
         learning_rate=1e-3,
         gamma=0.99,
         gae_lambda=0.94,
-        num_minibatches=2,
+        num_minibatches=4,
         update_epochs=4,
         ent_coef=0.0,
-        normalize_obs=True,
     ),
     # Continuous control: observation normalization and reward scaling, as RL-Zoo's Pendulum entry.
     "Pendulum-v1": dict(
-        total_timesteps=200_000,
+        total_timesteps=150_000,
         num_envs=8,
         num_steps=256,
         learning_rate=1e-3,
