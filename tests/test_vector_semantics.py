@@ -272,8 +272,8 @@ def test_multiprocessing_matches_gymnasium_cartpole():
 
 
 def test_async_slow_worker_does_not_stall_the_batch():
-    """Envs 0-1 take 200 ms a step, the others nothing: async recv keeps returning the fast ones."""
-    fns = [lambda: StructuredEnv(delay=0.2)] * 2 + [StructuredEnv] * 6
+    """Envs 0-1 take 500 ms a step, the others nothing: async recv keeps returning the fast ones."""
+    fns = [lambda: StructuredEnv(delay=0.5)] * 2 + [StructuredEnv] * 6
     envs = MultiprocessingVecEnv(fns, num_workers=4, batch_size=2)
     try:
         steps = np.zeros(8, dtype=np.int64)
