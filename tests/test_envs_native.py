@@ -200,3 +200,28 @@ def test_a_native_env_must_declare_what_the_harness_needs():
             "state_size": 1, "reset_env": staticmethod(lambda state, rng: None),
             "observe": staticmethod(lambda state, obs: None),
         })
+
+
+class Allocating(NativeVecEnv):
+    """Breaks the harness's one rule: its reset allocates an array."""
+
+    single_observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    single_action_space = gym.spaces.Discrete(2)
+    state_size = 2
+
+    @staticmethod
+    def reset_env(state, rng):
+        state[:] = np.zeros(2)
+
+    @staticmethod
+    def step_env(state, action, rng):
+        return 0.0, False
+
+    @staticmethod
+    def observe(state, obs):
+        obs[0] = state[0]
+
+
+def test_a_native_env_that_allocates_gets_a_clear_error():
+    with pytest.raises(TypeError, match="must not allocate"):
+        Allocating(num_envs=2).reset(seed=0)
