@@ -9,18 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 PRESETS: dict[str, dict[str, Any]] = {
-    # Solves (mean of the last 20 episodes >= 475) in about 30-60K steps: a small batch of many short
-    # rollouts, few minibatches, a high learning rate; a low gamma/lambda as in RL-Zoo's CartPole entry.
+    # Solves (mean of the last 20 episodes >= 475) in 80-100K steps, 1.6-2.0 s on 2 shared cores (seeds 1-5).
+    # Tuned for wall-clock, not steps: one full-batch gradient step costs about the same for 1024 samples as
+    # for 256, so a large batch, one minibatch, a high learning rate and a shared trunk (half the network
+    # work per step) beat RL-Zoo's 8 envs × 32 steps × 20 epochs; gamma/lambda are RL-Zoo's.
     "CartPole-v1": dict(
-        total_timesteps=100_000,
-        num_envs=16,
+        total_timesteps=150_000,
+        num_envs=32,
         num_steps=32,
-        learning_rate=1e-3,
+        learning_rate=3e-3,
         gamma=0.98,
         gae_lambda=0.8,
         num_minibatches=1,
         update_epochs=10,
         ent_coef=0.0,
+        shared_trunk=True,
     ),
     # Evaluation ≈ −80 after 100K steps (seeds 1, 2); observation normalization made it slower here.
     "Acrobot-v1": dict(
