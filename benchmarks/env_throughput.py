@@ -82,7 +82,10 @@ def make_system(system: str, env_id: str, n: int) -> tuple[Callable[[Any], Any],
     return envs.step, envs.close
 
 
-def run_table(sizes: list[int], sync_sizes: list[int], window: float, repeats: int) -> list[str]:
+Rates = dict[tuple[str, int, str], float | None]  # (env id, N, system) -> steps/s
+
+
+def run_table(sizes: list[int], sync_sizes: list[int], window: float, repeats: int, measured: Rates) -> list[str]:
     systems = ["thrust", "gymnasium_vector", "gymnasium_sync"] + (["envpool"] if HAS_ENVPOOL else [])
     lines = [
         "| env | N | Thrust native | Gymnasium vectorized (numpy) | Gymnasium SyncVectorEnv | EnvPool "
@@ -105,11 +108,39 @@ def run_table(sizes: list[int], sync_sizes: list[int], window: float, repeats: i
                 rates[system] = throughput(step, batches, n, window, repeats)
                 close()
             rates.setdefault("envpool", None)
+            measured.update({(env_id, n, system): rate for system, rate in rates.items()})
             cells = [fmt(rates[s]) for s in ("thrust", "gymnasium_vector", "gymnasium_sync", "envpool")]
             ratios = [ratio(rates["thrust"], rates[s]) for s in ("gymnasium_vector", "gymnasium_sync", "envpool")]
             lines.append(f"| {env_id} | {n:,} | " + " | ".join(cells + ratios) + " |")
             print(lines[-1], file=sys.stderr, flush=True)
     return lines
+
+
+def targets(measured: Rates) -> list[str]:
+    """The issue's targets, checked against this run's figures."""
+
+    def check(label: str, value: float | None, target: float, unit: str) -> str:
+        if value is None:
+            return f"- {label}: not measured in this run"
+        verdict = "met" if value >= target else "MISSED"
+        return f"- {label}: {value:.1f}{unit} (target ≥ {target:g}{unit}: {verdict})"
+
+    def over(system: str) -> float | None:
+        thrust_rate, peer = measured.get(("CartPole-v1", 4096, "thrust")), measured.get(("CartPole-v1", 4096, system))
+        return None if thrust_rate is None or peer is None else thrust_rate / peer
+
+    cartpole = measured.get(("CartPole-v1", 4096, "thrust"))
+    sync = [(t / p, env_id) for (env_id, n, system), p in measured.items()
+            if system == "gymnasium_sync" and n == 64 and p and (t := measured[(env_id, n, "thrust")])]
+    lowest = min(sync, default=None)
+    return [
+        "Targets (from this run):",
+        check("CartPole-v1 at N=4,096, Thrust", None if cartpole is None else cartpole / 1e6, 40, "M steps/s"),
+        check("CartPole-v1 at N=4,096, Thrust ÷ Gymnasium vectorized", over("gymnasium_vector"), 2.5, "×"),
+        check("CartPole-v1 at N=4,096, Thrust ÷ EnvPool", over("envpool"), 50, "×"),
+        check(f"every env at N=64, Thrust ÷ SyncVectorEnv (lowest: {lowest[1] if lowest else '—'})",
+              lowest[0] if lowest else None, 10, "×"),
+    ]
 
 
 def run_threads(sizes: list[int], window: float, repeats: int) -> list[str]:
@@ -264,7 +295,9 @@ def main() -> None:
               "core. The machine's 2 cores are shared with other work (see the load average): compare ratios "
               "within a row.")
     out = ["### Steps per second, random actions", "", *machine(), method, ""]
-    out += run_table(sizes, [64], window, repeats)
+    measured: Rates = {}
+    out += run_table(sizes, [64], window, repeats, measured)
+    out += ["", *targets(measured)]
     out += ["", "### What numba's threads buy (CartPole-v1), per threading layer", ""]
     out += run_threads_per_layer(sizes, window, repeats)
     out += ["", run_check_cost(4096, repeats)]
