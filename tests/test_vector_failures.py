@@ -84,6 +84,8 @@ class FailingEnv(gym.Env):
             raise ValueError("the simulator diverged")
         if self.steps == 3 and self.fail == "custom":
             raise CustomError("the simulator diverged", 7)
+        if self.steps == 3 and self.fail == "exit":
+            raise SystemExit(3)
         return np.zeros(2, np.float32), 1.0, False, False, {}
 
 
@@ -93,7 +95,12 @@ def failing_envs(fail: str, failing_index: int = 5, **kwargs) -> Multiprocessing
 
 
 @pytest.mark.parametrize(
-    "fail, error, message", [("step", ValueError, "diverged"), ("custom", RuntimeError, "CustomError: the sim")]
+    "fail, error, message",
+    [
+        ("step", ValueError, "diverged"),
+        ("custom", RuntimeError, "CustomError: the sim"),  # cannot be unpickled: described instead
+        ("exit", RuntimeError, "SystemExit: 3"),  # must not end the main process
+    ],
 )
 def test_env_exception_reraised_with_index_and_traceback(fail, error, message):
     envs = failing_envs(fail, num_workers=2)

@@ -318,6 +318,8 @@ class MultiprocessingVecEnv(VecEnv):
         try:
             exception = pickle.loads(exception_bytes)
         except Exception:  # an exception that cannot travel is described instead
+            exception = None
+        if not isinstance(exception, Exception):  # nor may an env's SystemExit end this process
             exception = RuntimeError(f"{type_name}: {message}")
         self.close()
         raise exception from RemoteTraceback(
