@@ -161,6 +161,7 @@ def test_misuse_raises():
 def test_render_draws_env_zero(env_id):
     envs = thrust.make(env_id, num_envs=2, seed=0, render_mode="rgb_array")
     assert envs.metadata["render_modes"] == ["rgb_array"]
+    assert envs.metadata["render_fps"] == gym.make(env_id).metadata["render_fps"]
     envs.reset()
     envs.step(random_actions(envs, np.random.default_rng(0)))
     frame = envs.render()

@@ -221,8 +221,10 @@ class NativeVecEnv(VecEnv):
             raise TypeError(f"{cls.__name__}.single_observation_space must be a gymnasium.spaces.Box")
         if not isinstance(getattr(cls, "single_action_space", None), (gym.spaces.Discrete, gym.spaces.Box)):
             raise TypeError(f"{cls.__name__}.single_action_space must be a Discrete or Box space")
-        if cls.gymnasium_id is not None:
-            cls.metadata = {**cls.metadata, "render_modes": ["rgb_array"]}
+        if cls.gymnasium_id is not None:  # rendered by the Gymnasium env, at its frame rate
+            gymnasium_env = gym.envs.registration.load_env_creator(gym.spec(cls.gymnasium_id).entry_point)
+            fps = getattr(gymnasium_env, "metadata", {}).get("render_fps")
+            cls.metadata = {**cls.metadata, "render_modes": ["rgb_array"], "render_fps": fps}
         cls._kernels = _build_kernels(cls)
 
     def __init__(
