@@ -257,7 +257,8 @@ class NativeVecEnv(VecEnv):
         self.rng_states = np.zeros((num_envs, 1), dtype=np.uint64)
         self.running_returns = np.zeros(num_envs, dtype=np.float64)
         self.running_lengths = np.zeros(num_envs, dtype=np.int64)
-        action_dtype = np.int64 if isinstance(self.single_action_space, gym.spaces.Discrete) else np.float32
+        discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
+        action_dtype = np.int64 if discrete else self.single_action_space.dtype
         self._actions = np.zeros((num_envs, *self.single_action_space.shape), dtype=action_dtype)
         self._env_ids = np.arange(num_envs)
         self._render_env: gym.Env | None = None
@@ -284,8 +285,9 @@ class NativeVecEnv(VecEnv):
         np.copyto(self._actions, actions, casting="same_kind")
 
     def _recv(self):
-        previous_threads = numba.get_num_threads()
+        previous_threads = None
         if self.num_threads is not None:
+            previous_threads = numba.get_num_threads()
             numba.set_num_threads(self.num_threads)
         try:
             self._step_kernel(
@@ -296,7 +298,7 @@ class NativeVecEnv(VecEnv):
         except numba.core.errors.TypingError as error:
             raise self._compile_error(error) from error
         finally:
-            if self.num_threads is not None:
+            if previous_threads is not None:
                 numba.set_num_threads(previous_threads)
         return self.observations, self.rewards, self.terminations, self.truncations, self.infos, self._env_ids
 
