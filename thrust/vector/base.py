@@ -32,7 +32,9 @@ def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype
     return take((n, *space.shape), space.dtype)
 
 
-def episode_infos(final_observations: Any, final_mask: np.ndarray, returns: np.ndarray, lengths: np.ndarray):
+def episode_infos(
+    final_observations: Any, final_mask: np.ndarray, returns: np.ndarray, lengths: np.ndarray
+) -> dict[str, Any]:
     """The `infos` dict every backend returns, made of views of these arrays."""
     return {
         "final_obs": final_observations,
