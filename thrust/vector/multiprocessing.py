@@ -5,8 +5,9 @@
 memory block that both sides see as numpy arrays, so the hot path pickles nothing: the main process
 writes the actions, sends each worker one byte through a pipe, and the worker writes its block in
 place and answers with one byte. A blocked pipe read costs no CPU while waiting (busy-polling
-workers collapse once workers + main outnumber the cores) and turns into EOF when a worker dies,
-so a crashed worker is reported instead of waited for.
+workers collapse once workers + main outnumber the cores: ~17 ms per round trip measured on 2
+shared cores), wakes as fast as a semaphore (~60 µs for a round trip to 2 workers, both measured),
+and turns into EOF when a worker dies, so a crashed worker is reported instead of waited for.
 
 Async mode (`batch_size < num_envs`): `recv()` returns the first `batch_size // envs_per_worker`
 workers to finish, oldest send first, copied into batch-sized buffers; `send()` takes actions for
