@@ -111,6 +111,9 @@ class ActorCritic(nn.Module):
             # Additive mask: 0 for a component's real choices, _PADDING_LOGIT for the padding.
             padding = torch.arange(self.max_choices)[None, :] >= torch.as_tensor(nvec)[:, None]
             self.register_buffer("logit_padding", padding.float() * _PADDING_LOGIT)
+            # Skipping no-op additions matters when acting costs a few tensor ops per step.
+            self.padded = bool(padding.any())
+            self.offset = bool(self.action_start.any())
         else:
             head_size = action_space.shape[0]
             self.log_std = nn.Parameter(torch.full((head_size,), float(log_std_init)))
@@ -141,12 +144,14 @@ class ActorCritic(nn.Module):
 
     def _log_probs(self, head: torch.Tensor) -> torch.Tensor:
         """Log-probabilities `[B, components, choices]` of every categorical choice."""
-        logits = head.view(-1, self.num_components, self.max_choices) + self.logit_padding
+        logits = head.view(-1, self.num_components, self.max_choices)
+        if self.padded:
+            logits = logits + self.logit_padding
         return logits.log_softmax(-1)
 
     def _to_env_action(self, index: torch.Tensor) -> torch.Tensor:
         """Choice indices `[B, components]` → actions in the space's own numbering and shape."""
-        action = index + self.action_start
+        action = index + self.action_start if self.offset else index
         return action[:, 0] if self.scalar_action else action
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
@@ -166,7 +171,7 @@ class ActorCritic(nn.Module):
             if self.kind == "categorical":
                 log_probs = self._log_probs(head)
                 noise = torch.empty_like(log_probs).exponential_(generator=generator)
-                index = (log_probs.exp() / noise).argmax(-1, keepdim=True)
+                index = log_probs.exp().div_(noise).argmax(-1, keepdim=True)
                 log_prob = log_probs.gather(-1, index).sum((1, 2))
                 return self._to_env_action(index.squeeze(-1)), log_prob, value
             noise = torch.randn(head.shape, generator=generator, device=head.device, dtype=head.dtype)
@@ -181,7 +186,9 @@ class ActorCritic(nn.Module):
         value = self.critic(features).squeeze(-1)
         if self.kind == "categorical":
             log_probs = self._log_probs(head)
-            index = (action.view(action.shape[0], -1) - self.action_start).unsqueeze(-1)
+            index = action.view(action.shape[0], -1, 1)
+            if self.offset:
+                index = index - self.action_start.unsqueeze(-1)
             log_prob = log_probs.gather(-1, index).sum((1, 2))
             entropy = -(log_probs.exp() * log_probs).sum((1, 2))
             return log_prob, entropy, value
