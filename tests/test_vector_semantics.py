@@ -343,3 +343,16 @@ def test_make_picks_processes_for_gymnasium_envs():
     finally:
         envs.close()
     assert isinstance(thrust.make("Taxi-v4", num_envs=1), SerialVecEnv)
+
+
+def test_spawn_start_method_works_and_fork_is_refused():
+    with pytest.raises(ValueError, match="start_method"):
+        MultiprocessingVecEnv([StructuredEnv] * 2, num_workers=2, start_method="fork")
+    envs = MultiprocessingVecEnv([StructuredEnv] * 2, num_workers=2, start_method="spawn")
+    serial = SerialVecEnv([StructuredEnv] * 2)
+    try:
+        expected = structured_run(serial, seed=4, steps_per_env=5)
+        assert_same_records(structured_run(envs, seed=4, steps_per_env=5), expected)
+    finally:
+        envs.close()
+        serial.close()
