@@ -3,7 +3,9 @@
 Steps every native env with random actions (drawn before timing, the same batches for every system)
 and reports steps/s for each number of envs, next to Gymnasium's own vectorized CartPole
 (`make_vec(..., vectorization_mode="vector_entry_point")`), Gymnasium's `SyncVectorEnv` and EnvPool
-(when installed). Each figure is the best of `--repeats` windows of `--window` seconds. Then: what
+(when installed). The systems take turns in `--rounds` rounds of one `--window`-second window each;
+figures are medians over rounds, ratios medians of same-round ratios (the shared machine's load drifts,
+and taking turns exposes every system to the same drift). Then: what
 numba's threads buy at each size, what the per-step action check costs, and what compiling costs
 (cold, in a fresh process with an empty cache; warm, in a second process that finds the cache).
 
@@ -46,19 +48,31 @@ def action_batches(space: gym.Space, n: int, count: int, seed: int = 0) -> list[
     return [rng.uniform(space.low, space.high, (n, *space.shape)).astype(space.dtype) for _ in range(count)]
 
 
-def throughput(step: Callable[[Any], Any], batches: list[np.ndarray], n: int, window: float, repeats: int) -> float:
-    """Best steps/s over `repeats` windows of at least `window` seconds of `step(actions)` calls."""
-    for actions in batches:  # warm-up: compiled code, caches, thread pools
-        step(actions)
-    best = 0.0
-    for _ in range(repeats):
-        calls, start = 0, time.perf_counter()
-        while (elapsed := time.perf_counter() - start) < window:
-            for actions in batches:
-                step(actions)
-            calls += len(batches)
-        best = max(best, n * calls / elapsed)
-    return best
+def window_rate(step: Callable[[Any], Any], batches: list[np.ndarray], n: int, window: float) -> float:
+    """Steps/s over one window of at least `window` seconds of `step(actions)` calls."""
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < window:
+        for actions in batches:
+            step(actions)
+        calls += len(batches)
+    return n * calls / elapsed
+
+
+def interleaved(steppers: dict[str, Callable[[Any], Any]], batches: list[np.ndarray], n: int, window: float,
+                rounds: int) -> dict[str, list[float]]:
+    """Steps/s of every stepper, one window each per round, the steppers taking turns within each round.
+
+    The machine's load drifts; taking turns exposes every system to the same drift, so the ratios of
+    one round compare like with like. Callers report medians over rounds.
+    """
+    for step in steppers.values():  # warm-up: compiled code, caches, thread pools
+        for actions in batches:
+            step(actions)
+    rates: dict[str, list[float]] = {name: [] for name in steppers}
+    for _ in range(rounds):
+        for name, step in steppers.items():
+            rates[name].append(window_rate(step, batches, n, window))
+    return rates
 
 
 def make_system(system: str, env_id: str, n: int) -> tuple[Callable[[Any], Any], Callable[[], None]] | None:
@@ -82,41 +96,42 @@ def make_system(system: str, env_id: str, n: int) -> tuple[Callable[[Any], Any],
     return envs.step, envs.close
 
 
-Rates = dict[tuple[str, int, str], float | None]  # (env id, N, system) -> steps/s
+Figures = dict[tuple[str, int, str], float]  # (env id, N, system) -> median steps/s, or median ratio to Thrust
+PEERS = ("gymnasium_vector", "gymnasium_sync", "envpool")
 
 
-def run_table(sizes: list[int], sync_sizes: list[int], window: float, repeats: int, measured: Rates) -> list[str]:
-    systems = ["thrust", "gymnasium_vector", "gymnasium_sync"] + (["envpool"] if HAS_ENVPOOL else [])
+def run_table(sizes: list[int], sync_sizes: list[int], window: float, rounds: int,
+              rates: Figures, ratios: Figures) -> list[str]:
+    """Every env at every size: median steps/s per system, and the median over rounds of Thrust ÷ peer."""
     lines = [
         "| env | N | Thrust native | Gymnasium vectorized (numpy) | Gymnasium SyncVectorEnv | EnvPool "
         "| Thrust ÷ Gymnasium vectorized | Thrust ÷ SyncVectorEnv | Thrust ÷ EnvPool |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
+    systems = ["thrust", "gymnasium_vector", "gymnasium_sync"] + (["envpool"] if HAS_ENVPOOL else [])
     for env_id in ENV_IDS:
         for n in sizes:
-            batches = action_batches(gym.make(env_id).action_space, n, 4)
-            rates: dict[str, float | None] = {}
+            made = {}
             for system in systems:
                 if system == "gymnasium_sync" and n not in sync_sizes:
-                    rates[system] = None
                     continue
-                made = make_system(system, env_id, n)
-                if made is None:
-                    rates[system] = None
-                    continue
-                step, close = made
-                rates[system] = throughput(step, batches, n, window, repeats)
+                if (stepper := make_system(system, env_id, n)) is not None:
+                    made[system] = stepper
+            batches = action_batches(gym.make(env_id).action_space, n, 4)
+            per_round = interleaved({name: step for name, (step, _) in made.items()}, batches, n, window, rounds)
+            for name, (_, close) in made.items():
                 close()
-            rates.setdefault("envpool", None)
-            measured.update({(env_id, n, system): rate for system, rate in rates.items()})
-            cells = [fmt(rates[s]) for s in ("thrust", "gymnasium_vector", "gymnasium_sync", "envpool")]
-            ratios = [ratio(rates["thrust"], rates[s]) for s in ("gymnasium_vector", "gymnasium_sync", "envpool")]
-            lines.append(f"| {env_id} | {n:,} | " + " | ".join(cells + ratios) + " |")
+                rates[(env_id, n, name)] = float(np.median(per_round[name]))
+                if name != "thrust":
+                    ratios[(env_id, n, name)] = float(np.median(np.divide(per_round["thrust"], per_round[name])))
+            cells = [fmt(rates.get((env_id, n, name))) for name in ("thrust", *PEERS)]
+            cells += [f"{ratios[(env_id, n, name)]:.1f}×" if (env_id, n, name) in ratios else "—" for name in PEERS]
+            lines.append(f"| {env_id} | {n:,} | " + " | ".join(cells) + " |")
             print(lines[-1], file=sys.stderr, flush=True)
     return lines
 
 
-def targets(measured: Rates) -> list[str]:
+def targets(rates: Figures, ratios: Figures) -> list[str]:
     """The issue's targets, checked against this run's figures."""
 
     def check(label: str, value: float | None, target: float, unit: str) -> str:
@@ -125,58 +140,51 @@ def targets(measured: Rates) -> list[str]:
         verdict = "met" if value >= target else "MISSED"
         return f"- {label}: {value:.1f}{unit} (target ≥ {target:g}{unit}: {verdict})"
 
-    def over(system: str) -> float | None:
-        thrust_rate, peer = measured.get(("CartPole-v1", 4096, "thrust")), measured.get(("CartPole-v1", 4096, system))
-        return None if thrust_rate is None or peer is None else thrust_rate / peer
-
-    cartpole = measured.get(("CartPole-v1", 4096, "thrust"))
-    sync = [(t / p, env_id) for (env_id, n, system), p in measured.items()
-            if system == "gymnasium_sync" and n == 64 and p and (t := measured[(env_id, n, "thrust")])]
+    cartpole = rates.get(("CartPole-v1", 4096, "thrust"))
+    sync = [(r, env_id) for (env_id, n, system), r in ratios.items() if system == "gymnasium_sync" and n == 64]
     lowest = min(sync, default=None)
     return [
-        "Targets (from this run):",
+        "Targets (from this run; ratios are medians of same-round ratios):",
         check("CartPole-v1 at N=4,096, Thrust", None if cartpole is None else cartpole / 1e6, 40, "M steps/s"),
-        check("CartPole-v1 at N=4,096, Thrust ÷ Gymnasium vectorized", over("gymnasium_vector"), 2.5, "×"),
-        check("CartPole-v1 at N=4,096, Thrust ÷ EnvPool", over("envpool"), 50, "×"),
+        check("CartPole-v1 at N=4,096, Thrust ÷ Gymnasium vectorized",
+              ratios.get(("CartPole-v1", 4096, "gymnasium_vector")), 2.5, "×"),
+        check("CartPole-v1 at N=4,096, Thrust ÷ EnvPool", ratios.get(("CartPole-v1", 4096, "envpool")), 50, "×"),
         check(f"every env at N=64, Thrust ÷ SyncVectorEnv (lowest: {lowest[1] if lowest else '—'})",
               lowest[0] if lowest else None, 10, "×"),
     ]
 
 
-def run_threads(sizes: list[int], window: float, repeats: int) -> list[str]:
-    """CartPole with the serial kernel vs the prange kernel on 1 and on all threads, at every size."""
+def run_threads(sizes: list[int], window: float, rounds: int) -> list[str]:
+    """CartPole with the serial kernel vs the prange kernel on 1 and on all threads, at every size (medians)."""
     threads = numba.config.NUMBA_NUM_THREADS
     cartpole = registry["CartPole-v1"]
-    configs: dict[str, Callable[[int], Any]] = {
-        "serial kernel": lambda n: cartpole(n, num_threads=1),
-        "prange kernel, 1 thread": lambda n: cartpole(n, parallel_threshold=1, num_threads=None),
-        f"prange kernel, {threads} threads": lambda n: cartpole(n, parallel_threshold=1, num_threads=threads),
-    }
-    header = "| N | " + " | ".join(configs) + " | default (what `thrust.make` picks) |"
-    lines = [header, "|---|" + "---|" * (len(configs) + 1)]
+    header = f"| N | serial kernel | prange kernel, 1 thread | prange kernel, {threads} threads | thrust.make's pick |"
+    lines = [header, "|---|---|---|---|---|"]
     for n in sizes:
-        batches = action_batches(gym.spaces.Discrete(2), n, 4)
-        cells = []
-        for name, factory in configs.items():
-            envs = factory(n)
-            if name == "prange kernel, 1 thread":
-                envs.num_threads = 1  # set after construction: num_threads=1 there selects the serial kernel
+        one_thread_prange = cartpole(n, parallel_threshold=1)
+        one_thread_prange.num_threads = 1  # set after construction: num_threads=1 there selects the serial kernel
+        configs = {
+            "serial": cartpole(n, num_threads=1),
+            "prange 1": one_thread_prange,
+            "prange all": cartpole(n, parallel_threshold=1, num_threads=threads),
+            "default": thrust.make("CartPole-v1", num_envs=n, seed=0),
+        }
+        for envs in configs.values():
             envs.reset(seed=0)
-            cells.append(fmt(throughput(envs.step, batches, n, window, repeats)))
-        default = thrust.make("CartPole-v1", num_envs=n, seed=0)
-        default.reset()
-        kernel = "serial" if n < default.parallel_threshold else "prange"
-        cells.append(f"{fmt(throughput(default.step, batches, n, window, repeats))} ({kernel})")
+        per_round = interleaved({name: envs.step for name, envs in configs.items()},
+                                action_batches(gym.spaces.Discrete(2), n, 4), n, window, rounds)
+        cells = [fmt(float(np.median(per_round[name]))) for name in configs]
+        cells[-1] += " (serial)" if n < configs["default"].parallel_threshold else " (prange)"
         lines.append(f"| {n:,} | " + " | ".join(cells) + " |")
         print(lines[-1], file=sys.stderr, flush=True)
     return lines
 
 
-def run_threads_per_layer(sizes: list[int], window: float, repeats: int) -> list[str]:
+def run_threads_per_layer(sizes: list[int], window: float, rounds: int) -> list[str]:
     """The threads table once per numba threading layer, each in its own process (the layer is per process)."""
     lines: list[str] = []
     for layer in ("omp", "workqueue"):
-        command = [sys.executable, __file__, "--threads-only", "--window", str(window), "--repeats", str(repeats),
+        command = [sys.executable, __file__, "--threads-only", "--window", str(window), "--rounds", str(rounds),
                    "--sizes", *map(str, sizes)]
         env = {**os.environ, "NUMBA_THREADING_LAYER": layer}
         result = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -190,26 +198,26 @@ def run_threads_per_layer(sizes: list[int], window: float, repeats: int) -> list
     return lines
 
 
-def run_check_cost(n: int, repeats: int) -> str:
-    """What `check_actions` costs inside one CartPole step of `n` envs."""
+def run_check_cost(n: int, rounds: int) -> str:
+    """What `check_actions` costs inside one CartPole step of `n` envs (medians over rounds)."""
     envs = thrust.make("CartPole-v1", num_envs=n, seed=0)
     envs.reset()
     actions = action_batches(envs.single_action_space, n, 1)[0]
     calls = 2000
 
     def per_call(fn: Callable[[], Any]) -> float:
-        best = float("inf")
-        for _ in range(repeats):
-            start = time.perf_counter()
-            for _ in range(calls):
-                fn()
-            best = min(best, (time.perf_counter() - start) / calls)
-        return best
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        return (time.perf_counter() - start) / calls
 
-    step = per_call(lambda: envs.step(actions))
-    check = per_call(lambda: check_actions(envs.single_action_space, actions, n))
+    step, check = [], []
+    for _ in range(rounds):
+        step.append(per_call(lambda: envs.step(actions)))
+        check.append(per_call(lambda: check_actions(envs.single_action_space, actions, n)))
+    step_s, check_s = float(np.median(step)), float(np.median(check))
     return (f"Action check (shape, dtype, range: a constant number of numpy calls) at N={n:,}: "
-            f"{check * 1e6:.1f} µs of a {step * 1e6:.1f} µs CartPole step ({100 * check / step:.0f}%).")
+            f"{check_s * 1e6:.1f} µs of a {step_s * 1e6:.1f} µs CartPole step ({100 * check_s / step_s:.0f}%).")
 
 
 COMPILE_PROBE = """
@@ -279,28 +287,30 @@ def machine() -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run: small sizes, short windows")
-    parser.add_argument("--window", type=float, default=0.5, help="seconds per timing window")
-    parser.add_argument("--repeats", type=int, default=3, help="timing windows per figure (the best is reported)")
+    parser.add_argument("--window", type=float, default=0.25, help="seconds per timing window")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of one window per system (medians reported)")
     parser.add_argument("--sizes", type=int, nargs="+", help="numbers of envs (default 64 4096 65536)")
     parser.add_argument("--threads-only", action="store_true", help=argparse.SUPPRESS)  # one layer's threads table
     args = parser.parse_args()
     sizes = args.sizes or ([64, 4096] if args.quick else [64, 4096, 65536])
-    window, repeats = (0.05, 1) if args.quick else (args.window, args.repeats)
+    window, rounds = (0.05, 1) if args.quick else (args.window, args.rounds)
     if args.threads_only:
-        print("\n".join(run_threads(sizes, window, repeats)))
+        print("\n".join(run_threads(sizes, window, rounds)))
         return
 
-    method = (f"Method: random actions drawn before timing (the same batches for every system); best of {repeats} "
-              f"windows of {window} s; `step` calls include Thrust's action checks; EnvPool with one thread per "
-              "core. The machine's 2 cores are shared with other work (see the load average): compare ratios "
-              "within a row.")
+    method = (f"Method: random actions drawn before timing (the same batches for every system); {rounds} rounds in "
+              f"which the systems take turns, one {window} s window each; medians over rounds, and ratios as the "
+              "median of same-round ratios; `step` includes Thrust's action checks; EnvPool with one thread per "
+              "core. The 2 cores are shared with other work (see the load average), so absolute figures drift "
+              "between runs; the same-round ratios are the comparison.")
     out = ["### Steps per second, random actions", "", *machine(), method, ""]
-    measured: Rates = {}
-    out += run_table(sizes, [64], window, repeats, measured)
-    out += ["", *targets(measured)]
-    out += ["", "### What numba's threads buy (CartPole-v1), per threading layer", ""]
-    out += run_threads_per_layer(sizes, window, repeats)
-    out += ["", run_check_cost(4096, repeats)]
+    rates: Figures = {}
+    ratios: Figures = {}
+    out += run_table(sizes, [64], window, rounds, rates, ratios)
+    out += ["", *targets(rates, ratios)]
+    out += ["", "### What numba's threads buy (CartPole-v1, medians), per threading layer", ""]
+    out += run_threads_per_layer(sizes, window, rounds)
+    out += ["", run_check_cost(4096, rounds)]
     out += ["", "### Compile cost (fresh processes, `NUMBA_CACHE_DIR` set to an empty folder)", ""]
     out += ["(skipped with --quick)"] if args.quick else run_compile_cost(4096)
     print("\n".join(out))

@@ -286,7 +286,7 @@ class NativeVecEnv(VecEnv):
 
     def _recv(self):
         previous_threads = None
-        if self.num_threads is not None:
+        if self.num_threads is not None and self._step_kernel is self._kernels["step_parallel"]:
             previous_threads = numba.get_num_threads()
             numba.set_num_threads(self.num_threads)
         try:
