@@ -54,6 +54,17 @@ def test_same_seed_is_bit_identical_and_another_seed_is_not():
     assert not all(torch.equal(a, c) for a, c in zip(weights(model_a), weights(model_c), strict=True))
 
 
+def test_initial_weights_do_not_depend_on_the_thread_count_before_construction():
+    torch.set_num_threads(2)
+    first = weights(PPO("CartPole-v1", seed=5, **SHORT))
+    assert torch.get_num_threads() == 1  # the model applies its own config.num_threads
+    torch.set_num_threads(2)  # torch's orthogonal init gives different bits with 1 and 2 threads
+    second = weights(PPO("CartPole-v1", seed=5, **SHORT))
+    torch.set_num_threads(1)
+    assert all(torch.equal(a, b) for a, b in zip(first, weights(PPO("CartPole-v1", seed=5, **SHORT)), strict=True))
+    assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))
+
+
 @pytest.mark.parametrize("env_id,extra", [("CartPole-v1", {}), ("Pendulum-v1", {"normalize_obs": True,
                                                                               "normalize_reward": True})])
 def test_save_load_resume_matches_an_uninterrupted_run(tmp_path, env_id, extra):

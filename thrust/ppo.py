@@ -194,6 +194,7 @@ class PPO:
     def _setup(self, config: PPOConfig, envs: VecEnv | None) -> None:
         self.config = config
         self.device = torch.device(config.device)
+        self._apply_torch_settings()  # before initializing weights: results depend on the thread count
         # Seeding (detail 37): every global source once; the rollout and the minibatch shuffles draw
         # from the agent's own generator, so nothing else in the process can change a run.
         random.seed(config.seed)
@@ -246,6 +247,13 @@ class PPO:
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
 
+    def _apply_torch_settings(self) -> None:
+        """Process-wide torch settings this model trains with (another model may have changed them)."""
+        if self.config.num_threads > 0:
+            torch.set_num_threads(self.config.num_threads)
+        # Denormal floats (e.g. in Adam's moments) can slow CPU math many times over; flush them to 0.
+        torch.set_flush_denormal(True)
+
     # -- host ↔ device -----------------------------------------------------------------------------
 
     def _to_device(self, array: np.ndarray, name: str) -> torch.Tensor:
@@ -283,10 +291,7 @@ class PPO:
         if total_timesteps is not None:
             config.total_timesteps = total_timesteps
             config.validate()
-        if config.num_threads > 0:
-            torch.set_num_threads(config.num_threads)
-        # Denormal floats in Adam's moment estimates can slow CPU math many times over; flush them to 0.
-        torch.set_flush_denormal(True)
+        self._apply_torch_settings()
         if not self.started:
             obs, _ = self.envs.reset(seed=config.seed)
             self.next_obs.copy_(self._observe(obs, update_statistics=True))
