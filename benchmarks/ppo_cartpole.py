@@ -13,6 +13,9 @@ never leak between runs):
 - **steps** used and **SPS** (steps / time to solve);
 - **evaluation**: 100 episodes, deterministic actions, on fresh envs, after the stop.
 
+Peers run with the torch settings Thrust's PPO applies to itself (one intra-op thread, denormals
+flushed to zero), which made them faster here than with torch's defaults.
+
 Then a large-batch Thrust configuration (4096 envs) measures end-to-end env steps/s, learning included.
 
     python benchmarks/ppo_cartpole.py            # 3 seeds, all systems (several minutes)
@@ -72,6 +75,11 @@ def run_peer(module_name: str, seed: int) -> dict:
     import numpy as np
     import torch
 
+    # The process settings Thrust's PPO uses (config.num_threads=1, flushed denormals), given to the peers
+    # too: with torch's defaults SB3 ran up to 8× slower on this shared 2-core machine.
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+
     sys.path.insert(0, str(Path(__file__).parent / "peers"))
     peer = __import__(module_name)
     start = time.perf_counter()
@@ -114,7 +122,7 @@ def run_large_batch(iterations: int, num_threads: int) -> dict:
                   total_timesteps=4096 * 16 * (iterations + 1), num_threads=num_threads)
     model = thrust.PPO("CartPole-v1", seed=1, **config)
     splits = []
-    model.learn(total_timesteps=4096 * 16, callback=lambda m, metrics: None)  # warm-up iteration, not timed
+    model.learn(callback=lambda m, metrics: False)  # one warm-up iteration, not timed
     start, first_step = time.perf_counter(), model.global_step
     model.learn(callback=lambda m, metrics: splits.append(metrics))
     seconds = time.perf_counter() - start
