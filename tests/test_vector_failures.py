@@ -255,3 +255,9 @@ def test_ctrl_c_during_recv_leaves_a_usable_env():
         np.testing.assert_array_equal(rewards, 1.0)
     finally:
         envs.close()
+
+
+def test_unpicklable_env_constructor_is_refused_before_any_worker_starts(tmp_path):
+    # an open file cannot travel to another process
+    with open(tmp_path / "log.txt", "w") as log, deadline(10), pytest.raises(ValueError, match="picklable"):
+        MultiprocessingVecEnv([lambda: FailingEnv() if log else None] * 2, num_workers=2)

@@ -281,10 +281,16 @@ class MultiprocessingVecEnv(VecEnv):
         self._connections: list[Connection] = []
         # Cleanup runs on close(), garbage collection and interpreter exit (after Ctrl-C too).
         self._finalizer = weakref.finalize(self, _shutdown, self._processes, self._connections)
-        for w in range(num_workers):
-            first = w * self.envs_per_worker
-            block = list(env_fns[first : first + self.envs_per_worker])
-            payload = cloudpickle.dumps((block, observation_space, action_space))
+        per = self.envs_per_worker
+        try:
+            payloads = [
+                cloudpickle.dumps((list(env_fns[w * per : (w + 1) * per]), observation_space, action_space))
+                for w in range(num_workers)
+            ]
+        except Exception as error:
+            raise ValueError(f"env constructors must be picklable (cloudpickle) to reach workers: {error}") from error
+        for w, payload in enumerate(payloads):
+            first = w * per
             parent_end, child_end = context.Pipe()
             process = context.Process(
                 target=_worker,
