@@ -2,6 +2,7 @@
 
 import math
 
+import gymnasium
 import numpy as np
 import pytest
 import torch
@@ -9,6 +10,7 @@ import torch
 import thrust
 from thrust.checkpoint import CheckpointError
 from thrust.ppo import PPO, PPOConfig
+from thrust.vector.serial import SerialVecEnv
 
 SHORT = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, num_minibatches=2, update_epochs=2)
 
@@ -194,3 +196,31 @@ def test_cuda_matches_shapes_and_learns():
     model = PPO("CartPole-v1", device="cuda", **SHORT).learn()
     assert model.obs.device.type == "cuda" and model.global_step == SHORT["total_timesteps"]
     assert model.predict(np.zeros((3, 4), np.float32)).shape == (3,)
+
+
+class TinyImageEnv(gymnasium.Env):
+    """Random 4×84×84 uint8 frames, three actions, reward 1 for action 0, ten-step episodes."""
+
+    observation_space = gymnasium.spaces.Box(0, 255, (4, 84, 84), np.uint8)
+    action_space = gymnasium.spaces.Discrete(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self.np_random.integers(0, 256, (4, 84, 84), dtype=np.uint8), {}
+
+    def step(self, action):
+        self.steps += 1
+        frame = self.np_random.integers(0, 256, (4, 84, 84), dtype=np.uint8)
+        return frame, float(action == 0), False, self.steps >= 10, {}
+
+
+def test_image_observations_train_with_a_shared_nature_cnn():
+    envs = SerialVecEnv([TinyImageEnv] * 2)
+    model = PPO(envs, env_id="TinyImage", num_steps=8, total_timesteps=32, num_minibatches=2, update_epochs=1)
+    assert model.obs.dtype == torch.uint8 and model.obs.shape == (8, 2, 4, 84, 84)  # frames stored as bytes
+    before = weights(model)
+    model.learn()
+    assert model.global_step == 32 and model.policy.trunk is not None
+    assert not all(torch.equal(a, b) for a, b in zip(before, weights(model), strict=True))
+    assert model.predict(np.zeros((3, 4, 84, 84), np.uint8)).shape == (3,)
