@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import thrust
+from thrust.env_factory import default_num_workers
 from thrust.envs import registry as native_registry
-from thrust.make import default_num_workers
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
 

@@ -373,7 +373,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
         "command": "thrust " + " ".join(argv),
     }
     if finished and session.eval_episodes > 0:
-        from thrust.evaluate import evaluate
+        from thrust.evaluation import evaluate
 
         result = evaluate(ppo, num_episodes=session.eval_episodes)
         summary["evaluation"] = {key: value for key, value in result.items() if key != "episodes"}
@@ -403,7 +403,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
 
 def eval_command(args: list[str]) -> int:
     parsed = _cli(EvalArgs, args, "thrust eval", "Evaluate a trained agent, optionally recording a video.")
-    from thrust.evaluate import evaluate
+    from thrust.evaluation import evaluate
     from thrust.ppo import PPO
 
     path = parsed.path

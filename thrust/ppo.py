@@ -30,7 +30,7 @@ import torch
 
 from thrust import checkpoint
 from thrust.advantage import gae
-from thrust.make import make
+from thrust.env_factory import make
 from thrust.normalize import ObservationNormalizer, RewardScaler
 from thrust.policies import ActorCritic, is_image_space
 from thrust.presets import preset

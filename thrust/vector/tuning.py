@@ -25,7 +25,7 @@ def candidate_configs(num_envs: int, cores: int) -> list[dict[str, Any]]:
 
 def steps_per_second(env_id: str, num_envs: int, config: dict[str, Any], seconds: float, **env_kwargs: Any) -> float:
     """Env steps/s of `make(env_id, num_envs, **config)` under random actions, timed for `seconds`."""
-    from thrust.make import make  # thrust.make imports this package: resolve it when called
+    from thrust.env_factory import make  # thrust.env_factory imports this package: resolve it when called
 
     envs = make(env_id, num_envs=num_envs, **config, **env_kwargs)
     try:

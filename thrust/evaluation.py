@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thrust.make import make
+from thrust.env_factory import make
 
 if TYPE_CHECKING:
     from thrust.ppo import PPO
