@@ -44,11 +44,24 @@ def test_bad_discrete_actions_raise(actions, message):
         envs.step(actions)
 
 
-def test_nan_continuous_action_raises():
-    envs = thrust.make("Pendulum-v1", num_envs=2, backend="serial", seed=0)
+@pytest.mark.parametrize("backend", ["serial", "native"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_continuous_actions_raise(backend, bad):
+    envs = thrust.make("Pendulum-v1", num_envs=2, backend=backend, seed=0)
     envs.reset()
-    with pytest.raises(ValueError, match="NaN"):
-        envs.step(np.array([[0.0], [np.nan]], dtype=np.float32))
+    with pytest.raises(ValueError, match="must be finite"):
+        envs.step(np.array([[0.0], [bad]], dtype=np.float32))
+
+
+def test_out_of_range_continuous_actions_are_clipped_as_gymnasium_does():
+    envs = thrust.make("Pendulum-v1", num_envs=2, backend="serial", seed=0)
+    reference = gym.make("Pendulum-v1")
+    envs.reset()
+    reference.reset(seed=0)
+    actions = np.array([[50.0], [-1e30]], dtype=np.float32)  # Pendulum's torque bound is 2
+    _, rewards, _, _, _ = envs.step(actions)
+    clipped = reference.step(np.array([2.0], dtype=np.float32))[1]
+    assert rewards[0] == np.float32(clipped)
 
 
 def test_serial_backend_matches_gymnasium_with_same_step_autoreset():

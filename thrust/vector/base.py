@@ -48,8 +48,8 @@ def check_actions(space: gym.Space, actions: Any, n: int) -> None:
     """Raise `ValueError` unless `actions` is a valid batch of `n` actions from `space`.
 
     Costs a constant number of vectorized numpy calls, never a Python loop over envs. Box actions
-    are checked for shape, dtype and NaN; their range is the environment's business (Gymnasium's
-    own envs clip), so it is not checked here.
+    are checked for shape, dtype and finiteness (NaN and ±inf are rejected); finite actions outside
+    the Box's bounds are accepted and clipped by the environment, as Gymnasium's own envs do.
     """
     if isinstance(space, (gym.spaces.Dict, gym.spaces.Tuple)):
         items = space.spaces.items() if isinstance(space, gym.spaces.Dict) else enumerate(space.spaces)
@@ -86,8 +86,9 @@ def check_actions(space: gym.Space, actions: Any, n: int) -> None:
     elif isinstance(space, gym.spaces.Box):
         if actions.dtype.kind != "f":
             raise ValueError(f"actions for {space} must be floating point, got dtype {actions.dtype}")
-        if np.isnan(actions.min()):
-            raise ValueError(f"actions for {space} contain NaN")
+        low, high = actions.min(), actions.max()  # NaN propagates into both; an inf shows in one of them
+        if not (np.isfinite(low) and np.isfinite(high)):
+            raise ValueError(f"actions for {space} must be finite, got values in [{low}, {high}]")
 
 
 class VecEnv(gym.vector.VectorEnv):
