@@ -17,8 +17,9 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from thrust import checkpoint
-from thrust.cli import main
+from thrust.cli import main, resolve_hyperparameters
 from thrust.ppo import PPOConfig
+from thrust.presets import preset
 
 REPO = Path(__file__).resolve().parent.parent
 # Two tiny iterations of 64 steps: the tests check plumbing, not learning.
@@ -198,6 +199,15 @@ def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
     assert "(default: 0.98)" in options["--gamma"]  # defaults shown are the env's preset
 
 
+def test_yaml_config_is_applied_between_preset_and_flags(tmp_path):
+    (tmp_path / "hp.yaml").write_text("env_id: Acrobot-v1\nlearning_rate: 0.001\nnum_steps: 8\nhidden_sizes: [32,32]\n")
+    config, _ = resolve_hyperparameters(["--config", str(tmp_path / "hp.yaml")])
+    assert (config.env_id, config.learning_rate, config.num_steps, config.hidden_sizes) == (
+        "Acrobot-v1", 0.001, 8, (32, 32)
+    )
+    assert config.gamma == preset("Acrobot-v1").get("gamma", PPOConfig().gamma)  # the preset under the file
+
+
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     def error_of(*args):
         assert main(list(args)) == 2
@@ -212,8 +222,10 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     assert "choose an algorithm" in error_of("train", "--env", "CartPole-v1")
     (tmp_path / "bad.toml").write_text("learnin_rate = 0.1\n")
     assert "did you mean learning_rate" in error_of("train", "ppo", "--config", str(tmp_path / "bad.toml"))
-    (tmp_path / "bad.yaml").write_text("learning_rate: 0.1\n")
-    assert "PyYAML" in error_of("train", "ppo", "--config", str(tmp_path / "bad.yaml"))
+    (tmp_path / "bad.yaml").write_text("learnin_rate: 0.1\n")
+    assert "did you mean learning_rate" in error_of("train", "ppo", "--config", str(tmp_path / "bad.yaml"))
+    (tmp_path / "broken.yaml").write_text("learning_rate: [0.1\n")
+    assert "not valid YAML" in error_of("train", "ppo", "--config", str(tmp_path / "broken.yaml"))
     (tmp_path / "bad.json").write_text('{"num_envs": 2.5}')
     assert "num_envs must be int" in error_of("train", "ppo", "--config", str(tmp_path / "bad.json"))
     assert not (tmp_path / "runs").exists()
@@ -221,3 +233,30 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     (tmp_path / "old" / "progress.csv").write_text("global_step\n64\n")
     assert "already holds a run" in error_of("train", "ppo", *TINY, "--run-dir", str(tmp_path / "old"))
     assert main([]) == 2 and "thrust train ppo" in capsys.readouterr().out
+
+
+def test_a_diverged_loss_and_a_missing_extra_are_clear_errors_and_close_the_logs(tmp_path, capsys, monkeypatch):
+    import thrust.cli
+    import thrust.env_factory
+    import thrust.ppo
+
+    closed = []
+    close = thrust.cli.RunLogger.close
+    monkeypatch.setattr(thrust.cli.RunLogger, "close", lambda self: (closed.append(self.run_dir), close(self)))
+
+    def diverge(self, *args, **kwargs):
+        raise FloatingPointError("the loss is NaN at update 1")
+
+    monkeypatch.setattr(thrust.ppo.PPO, "learn", diverge)
+    assert main(["train", "ppo", *TINY, "--run-dir", str(tmp_path / "nan")]) == 2
+    err = capsys.readouterr().err
+    assert "the loss is NaN" in err and "Traceback" not in err
+    assert closed == [tmp_path / "nan"]
+
+    def no_ale():
+        raise ImportError("Atari envs need ale-py: pip install 'thrust-rl[atari]'")
+
+    monkeypatch.setattr(thrust.env_factory, "register_ale_envs", no_ale)
+    assert main(["train", "ppo", "--env", "ALE/Pong-v5", "--run-dir", str(tmp_path / "pong")]) == 2
+    err = capsys.readouterr().err
+    assert "pip install 'thrust-rl[atari]'" in err and "Traceback" not in err

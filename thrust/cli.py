@@ -139,11 +139,12 @@ def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
 
         values = tomllib.loads(text)
     elif path.suffix in (".yaml", ".yml"):
+        import yaml
+
         try:
-            import yaml
-        except ImportError:
-            raise CLIError(f"{path} is YAML but PyYAML is not installed: pip install pyyaml, or use TOML") from None
-        values = yaml.safe_load(text) or {}
+            values = yaml.safe_load(text) or {}
+        except yaml.YAMLError as error:
+            raise CLIError(f"{path} is not valid YAML: {error}") from None
     elif path.suffix == ".json":
         values = json.loads(text)
     else:
@@ -350,13 +351,13 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
     previous_handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
         ppo.learn(callback=callback)
-    finally:
+        if state["saved_at"] != ppo.global_step:
+            save()
+    finally:  # also on errors (a NaN loss, a crashed env): restore the handlers, keep the logs readable
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
         display.close()
-    if state["saved_at"] != ppo.global_step:
-        save()
-    logger.close()
+        logger.close()
 
     finished = ppo.global_step >= planned_steps(config)
     summary: dict[str, Any] = {
@@ -464,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     try:
         return COMMANDS[argv[0]](argv[1:])
-    except (ValueError, FileNotFoundError, RuntimeError) as error:  # bad input, bad files, failed benchmarks
+    # bad input, bad files, failed benchmarks, a diverged loss (FloatingPointError), a missing extra (ImportError)
+    except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, ImportError) as error:
         if os.environ.get("THRUST_TRACEBACK"):
             raise
         print(f"thrust {argv[0]}: error: {error} (THRUST_TRACEBACK=1 shows where)", file=sys.stderr)
