@@ -6,39 +6,73 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thrust.env_factory import make
+from thrust.env_factory import UnknownEnvError, make
+from thrust.vector.base import VecEnv
 
 if TYPE_CHECKING:
     from thrust.ppo import PPO
 
 
-def evaluate(
-    model: PPO, num_episodes: int = 100, deterministic: bool = True, seed: int = 0, num_envs: int | None = None
-) -> dict[str, Any]:
-    """Run `num_episodes` episodes of the model's env id and summarize their returns and lengths.
+def evaluation_env_kwargs(env_id: str, backend: str) -> dict[str, Any]:
+    """What evaluation changes in the training envs: for Atari, whole games (no episode end at a lost
+    life) and the game's own score (no reward clipping); nothing for other envs."""
+    if not env_id.startswith("ALE/"):
+        return {}
+    if backend == "envpool":
+        return {"episodic_life": False, "reward_clip": False}
+    return {"episodic_life": False, "clip_rewards": False}
 
-    Fresh envs (seeded with `seed`) are made with `thrust.make`. Each env plays a fixed quota of
-    episodes, so that short episodes are not over-represented by envs that finish more often.
-    Returns `mean_return, std_return, mean_length, std_length, episodes` (a list of `(return, length)`).
+
+def evaluate(
+    model: PPO,
+    num_episodes: int = 100,
+    deterministic: bool = True,
+    seed: int = 0,
+    num_envs: int | None = None,
+    envs: VecEnv | None = None,
+) -> dict[str, Any]:
+    """Run `num_episodes` episodes and summarize their returns and lengths.
+
+    By default fresh envs (`num_envs`, up to 16) are made with `thrust.make` from the model's env id,
+    backend and `env_kwargs`, and closed afterwards. `envs` evaluates on ready envs instead (fresh ones
+    of your own, reset here with `seed`, left open): needed for a model trained on a VecEnv that
+    `thrust.make` cannot make again. Each env plays a fixed quota of episodes, so that short episodes
+    are not over-represented by envs that finish more often. The model's observation normalization
+    stays frozen. Returns `mean_return, std_return, mean_length, std_length, episodes` (a list of
+    `(return, length)`).
     """
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
-    num_envs = min(num_episodes, 16) if num_envs is None else num_envs
-    envs = make(model.config.env_id, num_envs=num_envs, seed=seed, backend=model.config.backend)
+    if envs is None:
+        config = model.config
+        num_envs = min(num_episodes, 16) if num_envs is None else num_envs
+        kwargs = {**model.env_kwargs, **evaluation_env_kwargs(config.env_id, config.backend)}
+        try:
+            eval_envs = make(config.env_id, num_envs=num_envs, seed=seed, backend=config.backend, **kwargs)
+        except UnknownEnvError as error:
+            raise UnknownEnvError(
+                f"{error}. To evaluate a model trained on envs thrust.make cannot make, pass envs=... (fresh ones)"
+            ) from error
+    else:
+        if envs.batch_size != envs.num_envs:
+            raise ValueError(f"evaluation steps all envs together: batch_size={envs.batch_size} < "
+                             f"num_envs={envs.num_envs}; make them without batch_size")
+        eval_envs, num_envs = envs, envs.num_envs
     quotas = np.full(num_envs, num_episodes // num_envs)
     quotas[: num_episodes % num_envs] += 1
     finished = np.zeros(num_envs, dtype=np.int64)
     episodes: list[tuple[float, int]] = []
-    obs, _ = envs.reset(seed=seed)
     try:
+        obs, _ = eval_envs.reset(seed=seed)
         while (finished < quotas).any():
-            obs, _, _, _, infos = envs.step(model.predict(obs, deterministic=deterministic))
+            obs, _, _, _, infos = eval_envs.step(model.predict(obs, deterministic=deterministic))
             counted = infos["_episode"] & (finished < quotas)
             for i in np.flatnonzero(counted):
                 episodes.append((float(infos["episode"]["r"][i]), int(infos["episode"]["l"][i])))
             finished += infos["_episode"]
     finally:
-        envs.close()
+        if envs is None:
+            eval_envs.close()
     returns = np.array([r for r, _ in episodes])
     lengths = np.array([length for _, length in episodes])
     return {

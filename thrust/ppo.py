@@ -19,6 +19,7 @@ import math
 import os
 import random
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,8 @@ from thrust.vector.base import VecEnv
 # Configuration
 # ---------------------------------------------------------------------------------------------------
 
+BACKENDS = ("auto", "native", "serial", "multiprocessing", "envpool")  # what thrust.make accepts
+
 
 @dataclass
 class PPOConfig:
@@ -54,9 +57,11 @@ class PPOConfig:
     device: str = "cpu"
     """torch device of the networks, the rollout storage and the update ("cpu", "cuda", "cuda:1")"""
     backend: str = "auto"
-    """env backend: "auto" (native when available), "native" or "serial" (see thrust.make)"""
+    """env backend: "auto", "native", "serial", "multiprocessing" or "envpool" (see thrust.make)"""
     num_envs: int = 4
     """environments stepped in parallel"""
+    num_workers: int | None = None
+    """worker processes (multiprocessing) or threads (envpool); None: thrust.make's default"""
     num_steps: int = 128
     """steps per env per rollout; a batch is num_envs × num_steps"""
     learning_rate: float = 2.5e-4
@@ -98,18 +103,21 @@ class PPOConfig:
     torch_deterministic: bool = True
     """deterministic cuDNN algorithms"""
     num_threads: int = 1
-    """torch CPU threads (0: leave torch's default); one is fastest for small networks"""
+    """torch CPU threads, set process-wide (0: leave torch's default); one is fastest for small networks"""
 
     @property
     def batch_size(self) -> int:
+        """Env steps per iteration: num_envs × num_steps."""
         return self.num_envs * self.num_steps
 
     @property
     def minibatch_size(self) -> int:
+        """Samples per gradient step: batch_size / num_minibatches."""
         return self.batch_size // self.num_minibatches
 
     @property
     def num_iterations(self) -> int:
+        """Whole iterations in total_timesteps (a remainder smaller than a batch is not run)."""
         return self.total_timesteps // self.batch_size
 
     def validate(self) -> None:
@@ -139,8 +147,15 @@ class PPOConfig:
             )
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive layer sizes, got {self.hidden_sizes!r}")
-        if self.backend not in ("auto", "native", "serial"):
-            raise ValueError(f"backend must be 'auto', 'native' or 'serial', got {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {self.backend!r}")
+        if self.num_workers is not None:
+            if not (isinstance(self.num_workers, int) and self.num_workers >= 1):
+                raise ValueError(f"num_workers must be a positive number or None, got {self.num_workers!r}")
+            if self.backend in ("native", "serial"):
+                raise ValueError(
+                    f"num_workers needs backend 'multiprocessing', 'envpool' or 'auto', not {self.backend!r}"
+                )
         try:
             device = torch.device(self.device)
         except RuntimeError as error:
@@ -166,6 +181,47 @@ def make_config(env_id: str, overrides: dict[str, Any], base: dict[str, Any] | N
 
 
 # ---------------------------------------------------------------------------------------------------
+# The loss
+# ---------------------------------------------------------------------------------------------------
+
+
+def ppo_loss(
+    ratio: torch.Tensor,
+    entropy: torch.Tensor,
+    new_values: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    old_values: torch.Tensor,
+    config: PPOConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss of one minibatch: `(loss, policy_loss, value_loss, entropy_loss)`.
+
+    `ratio` is π_new(a|s) / π_old(a|s) of the rollout's actions, `entropy` and `new_values` come from
+    the current policy; `advantages`, `returns` and `old_values` from the rollout.
+    """
+    if config.norm_adv:  # per minibatch (detail 7)
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+    # Clipped surrogate objective, the pessimistic bound (detail 8).
+    policy_loss = torch.max(
+        -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
+    ).mean()
+
+    # Value loss, clipped around the rollout's values (detail 9).
+    if config.clip_vloss:
+        unclipped = (new_values - returns).square()
+        clipped_values = old_values + (new_values - old_values).clamp(-config.clip_coef, config.clip_coef)
+        value_loss = 0.5 * torch.max(unclipped, (clipped_values - returns).square()).mean()
+    else:
+        value_loss = 0.5 * (new_values - returns).square().mean()
+
+    # One loss (detail 10).
+    entropy_loss = entropy.mean()
+    loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
+    return loss, policy_loss, value_loss, entropy_loss
+
+
+# ---------------------------------------------------------------------------------------------------
 # The algorithm
 # ---------------------------------------------------------------------------------------------------
 
@@ -173,26 +229,37 @@ Callback = Callable[["PPO", dict[str, float]], "bool | None"]
 
 
 class PPO:
-    """PPO agent: `learn`, `predict`, `save`, `PPO.load`.
+    """PPO agent: `learn`, `predict`, `save`, `PPO.load`, `close` (or use it as a context manager).
 
-    `env` is an env id (made with `thrust.make`, `config.num_envs` copies) or a ready `VecEnv`.
+    `env` is an env id (made with `thrust.make`: `config.num_envs` copies, with `env_kwargs`, at the
+    first `learn`) or a ready Thrust `VecEnv` (stepped in lockstep: `batch_size == num_envs`).
     Hyperparameters are `PPOConfig` fields; the env's preset is applied first, then these.
+
+    Constructing a model, `learn` and `load` set process-wide torch state: the intra-op thread count
+    (`config.num_threads`, unless 0) and flushing of denormal floats to zero.
     """
 
     def __init__(
-        self, env: str | VecEnv = "CartPole-v1", seed: int = 1, device: str = "cpu", **hyperparameters: Any
+        self,
+        env: str | VecEnv = "CartPole-v1",
+        seed: int = 1,
+        device: str = "cpu",
+        env_kwargs: dict[str, Any] | None = None,
+        **hyperparameters: Any,
     ) -> None:
         if isinstance(env, str):
             env_id, envs = env, None
         else:
             envs = env
+            _check_envs(envs)
             env_id = hyperparameters.pop("env_id", None) or _env_id_of(env)
             hyperparameters["num_envs"] = env.num_envs
         config = make_config(env_id, {**hyperparameters, "seed": seed, "device": device})
-        self._setup(config, envs)
+        self._setup(config, envs, env_kwargs or {})
 
-    def _setup(self, config: PPOConfig, envs: VecEnv | None) -> None:
+    def _setup(self, config: PPOConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
         self.config = config
+        self.env_kwargs = dict(env_kwargs)
         self.device = torch.device(config.device)
         self._apply_torch_settings()  # before initializing weights: results depend on the thread count
         # Seeding (detail 37): every global source once; the rollout and the minibatch shuffles draw
@@ -204,31 +271,39 @@ class PPO:
         self.generator = torch.Generator(self.device).manual_seed(config.seed)
         self.predict_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
 
-        # Environments (detail 1): one vectorized set, never reset between iterations.
-        self.envs = envs if envs is not None else make(
-            config.env_id, num_envs=config.num_envs, seed=config.seed, backend=config.backend
-        )
-        observation_space, action_space = self.envs.single_observation_space, self.envs.single_action_space
-        self.clip_actions = isinstance(action_space, gym.spaces.Box)
+        # Environments (detail 1): one vectorized set, never reset between iterations. Made at the first
+        # `learn` (predicting and evaluating never need them, and a Gymnasium id means worker processes);
+        # until then a one-env probe, in this process, tells the spaces.
+        self._envs, self.owns_envs = envs, envs is None
+        if envs is None:
+            probe_backend = "serial" if config.backend == "multiprocessing" else config.backend
+            probe = make(config.env_id, num_envs=1, backend=probe_backend, **self.env_kwargs)
+            self.observation_space, self.action_space = probe.single_observation_space, probe.single_action_space
+            probe.close()
+        else:
+            self.observation_space, self.action_space = envs.single_observation_space, envs.single_action_space
+        self.clip_actions = isinstance(self.action_space, gym.spaces.Box)
 
         # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
         self.policy = ActorCritic(
-            observation_space, action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init
+            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init
         ).to(self.device)
         self.obs_normalizer = (
-            ObservationNormalizer(observation_space.shape).to(self.device) if config.normalize_obs else None
+            ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
         )
         self.reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
         # Adam with eps=1e-5 (detail 3); fused: one kernel for all parameters instead of one per tensor.
         self.parameters = list(self.policy.parameters())
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5, fused=True)
 
-        # Rollout storage [T, N, ...], allocated once on the learner's device.
+        # Rollout storage [T, N, ...], allocated once on the learner's device. Observations are stored as
+        # the networks see them: float32 (whatever the env's dtype), or raw bytes for uint8 frames.
         T, N, device = config.num_steps, config.num_envs, self.device
-        obs_dtype = torch.uint8 if is_image_space(observation_space) and not config.normalize_obs else torch.float32
+        frames = is_image_space(self.observation_space) and self.observation_space.dtype == np.uint8
+        obs_dtype = torch.uint8 if frames and not config.normalize_obs else torch.float32
         action_dtype = torch.float32 if self.clip_actions else torch.int64
-        self.obs = torch.zeros((T, N, *observation_space.shape), dtype=obs_dtype, device=device)
-        self.actions = torch.zeros((T, N, *action_space.shape), dtype=action_dtype, device=device)
+        self.obs = torch.zeros((T, N, *self.observation_space.shape), dtype=obs_dtype, device=device)
+        self.actions = torch.zeros((T, N, *self.action_space.shape), dtype=action_dtype, device=device)
         self.logprobs = torch.zeros((T, N), device=device)
         self.values = torch.zeros((T, N), device=device)
         self.rewards = torch.zeros((T, N), device=device)
@@ -236,7 +311,7 @@ class PPO:
         self.truncations = torch.zeros((T, N), dtype=torch.bool, device=device)
         self.final_values = torch.zeros((T, N), device=device)
         self.advantages = torch.zeros((T, N), device=device)
-        self.next_obs = torch.zeros((N, *observation_space.shape), dtype=obs_dtype, device=device)
+        self.next_obs = torch.zeros((N, *self.observation_space.shape), dtype=obs_dtype, device=device)
         # On an accelerator, env arrays go through pinned host memory: one asynchronous copy each.
         self.pinned = self.device.type != "cpu"
         self.staging: dict[str, torch.Tensor] = {}
@@ -254,29 +329,69 @@ class PPO:
         # Denormal floats (e.g. in Adam's moments) can slow CPU math many times over; flush them to 0.
         torch.set_flush_denormal(True)
 
+    @property
+    def envs(self) -> VecEnv:
+        """The training envs: the VecEnv given, or `config.num_envs` copies made by `thrust.make` at first use."""
+        if self._envs is None:
+            config = self.config
+            self._envs = make(
+                config.env_id, num_envs=config.num_envs, seed=config.seed, backend=config.backend,
+                num_workers=config.num_workers, **self.env_kwargs,
+            )
+        return self._envs
+
+    def close(self) -> None:
+        """Close the envs this model made (a VecEnv passed in is the caller's to close).
+
+        A later `learn` makes new envs, reset with the seed `config.seed + global_step`.
+        """
+        if self._envs is not None and self.owns_envs:
+            self._envs.close()
+            self._envs, self.started = None, False
+
+    def __enter__(self) -> PPO:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     # -- host ↔ device -----------------------------------------------------------------------------
 
-    def _to_device(self, array: np.ndarray, name: str) -> torch.Tensor:
-        """A tensor on the learner's device: zero-copy on the CPU; on an accelerator, one non-blocking copy
-        from a pinned staging buffer kept per `name` (reused only after the next step's synchronizing
-        `action.cpu()`, so an in-flight copy is never overwritten)."""
-        tensor = torch.from_numpy(array)
-        if not self.pinned:
-            return tensor
-        staging = self.staging.get(name)
-        if staging is None or staging.shape != tensor.shape or staging.dtype != tensor.dtype:
-            staging = self.staging[name] = torch.empty(tensor.shape, dtype=tensor.dtype).pin_memory()
-        staging.copy_(tensor)
-        return staging.to(self.device, non_blocking=True)
+    def _to_device(self, array: np.ndarray, name: str, out: torch.Tensor | None = None) -> torch.Tensor:
+        """`array` on the learner's device, written into `out` (cast to its dtype) when given.
 
-    def _observe(self, obs: np.ndarray, update_statistics: bool, name: str = "obs") -> torch.Tensor:
-        """Raw env observations → what the networks see (normalized when enabled, detail 26)."""
-        obs_tensor = self._to_device(obs, name)
+        On the CPU: zero-copy, or one copy into `out`. On an accelerator: one non-blocking copy from a
+        pinned staging buffer kept per `name`, at least `num_envs` rows and sliced, so a changing row
+        count (the truncated envs) reuses it; reused only after the next step's synchronizing
+        `action.cpu()`, so an in-flight copy is never overwritten.
+        """
+        tensor = torch.from_numpy(array)
+        if self.pinned:
+            staging = self.staging.get(name)
+            if staging is None or staging.dtype != tensor.dtype or staging.shape[1:] != tensor.shape[1:] \
+                    or len(staging) < len(tensor):
+                rows = max(len(tensor), self.config.num_envs)
+                staging = torch.empty((rows, *tensor.shape[1:]), dtype=tensor.dtype).pin_memory()
+                self.staging[name] = staging
+            tensor = staging[: len(tensor)].copy_(tensor)
+            if out is None:
+                return tensor.to(self.device, non_blocking=True)
+        return tensor if out is None else out.copy_(tensor, non_blocking=self.pinned)
+
+    def _observe(
+        self, obs: np.ndarray, update_statistics: bool, name: str = "obs", out: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Raw env observations → what the networks see, written into `out` when given: normalized when
+        enabled (detail 26), else cast to the storage dtype (float32 for vectors, uint8 for frames)."""
         if self.obs_normalizer is None:
-            return obs_tensor
+            if out is not None:
+                return self._to_device(obs, name, out)  # the copy casts
+            return self._to_device(obs, name).to(self.obs.dtype)
+        obs_tensor = self._to_device(obs, name)
         if update_statistics:
             self.obs_normalizer.update(obs_tensor)
-        return self.obs_normalizer(obs_tensor)
+        normalized = self.obs_normalizer(obs_tensor)
+        return normalized if out is None else out.copy_(normalized)
 
     # -- learning --------------------------------------------------------------------------------------
 
@@ -289,12 +404,21 @@ class PPO:
         """
         config = self.config
         if total_timesteps is not None:
+            dataclasses.replace(config, total_timesteps=total_timesteps).validate()
             config.total_timesteps = total_timesteps
-            config.validate()
         self._apply_torch_settings()
+        envs = self.envs
         if not self.started:
-            obs, _ = self.envs.reset(seed=config.seed)
-            self.next_obs.copy_(self._observe(obs, update_statistics=True))
+            if self.global_step > 0:
+                warnings.warn(
+                    f"continuing at global step {self.global_step} without the envs' saved state (only native "
+                    f"envs save theirs): the envs restart from a reset seeded with seed + global_step = "
+                    f"{config.seed + self.global_step}, so this run is not the uninterrupted one",
+                    stacklevel=2,
+                )
+            # A run that continues without its envs' state takes fresh episodes, not the opening ones again.
+            obs, _ = envs.reset(seed=config.seed + self.global_step)
+            self._observe(obs, update_statistics=True, out=self.next_obs)
             self.started = True
 
         start_time, start_step = time.perf_counter(), self.global_step
@@ -318,13 +442,13 @@ class PPO:
         env_time = inference_time = 0.0
         episode_returns: list[float] = []
         episode_lengths: list[int] = []
-        action_low, action_high = (envs.single_action_space.low, envs.single_action_space.high) if self.clip_actions \
+        action_low, action_high = (self.action_space.low, self.action_space.high) if self.clip_actions \
             else (None, None)
+        self.obs[0] = self.next_obs
         for step in range(config.num_steps):
             tick = time.perf_counter()
-            self.obs[step] = self.next_obs
             # One batched forward for all envs; log-probs and values stored, never recomputed (detail 36).
-            action, logprob, value = policy.act(self.next_obs, self.generator)
+            action, logprob, value = policy.act(self.obs[step], self.generator)
             self.actions[step] = action
             self.logprobs[step] = logprob
             self.values[step] = value
@@ -340,10 +464,12 @@ class PPO:
 
             if self.reward_scaler is not None:  # (detail 27)
                 rewards = self.reward_scaler(rewards, terminations | truncations)
-            self.rewards[step] = self._to_device(rewards, "rewards")
-            self.terminations[step] = self._to_device(terminations, "terminations")
-            self.truncations[step] = self._to_device(truncations, "truncations")
-            self.next_obs.copy_(self._observe(obs, update_statistics=True))
+            self._to_device(rewards, "rewards", out=self.rewards[step])
+            self._to_device(terminations, "terminations", out=self.terminations[step])
+            self._to_device(truncations, "truncations", out=self.truncations[step])
+            # Straight into the next step's slot (after the last step: next_obs), one copy per step.
+            next_slot = self.obs[step + 1] if step + 1 < config.num_steps else self.next_obs
+            self._observe(obs, update_statistics=True, out=next_slot)
             # Time-limit truncations (detail 14): the value of the final observation, in one batched
             # forward over just those envs, is what the advantage kernel bootstraps from.
             time_limited = truncations & ~terminations
@@ -377,12 +503,19 @@ class PPO:
         b_returns = returns.flatten()
         b_values = self.values.flatten()
         clipfrac_sum = torch.zeros((), device=self.device)
+        # A non-finite loss must never be applied, and checking each one on the host would stall an
+        # accelerator once per minibatch. So the check stays on the device: `skip` becomes 1 at the first
+        # non-finite loss, and fused Adam skips every step while its `found_inf` (the hook torch's
+        # GradScaler uses) is 1. The host reads it once per epoch and stops training.
+        skip = torch.zeros((), device=self.device)
+        self.optimizer.found_inf = skip
+        minibatch_losses = torch.zeros(config.num_minibatches, device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
             # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
             order = torch.randperm(config.batch_size, generator=self.generator, device=self.device) \
                 if config.num_minibatches > 1 else slice(None)
-            for start in range(0, config.batch_size, config.minibatch_size):
+            for minibatch, start in enumerate(range(0, config.batch_size, config.minibatch_size)):
                 index = order[start:start + config.minibatch_size] if config.num_minibatches > 1 else order
                 new_logprob, entropy, new_value = policy.evaluate(b_obs[index], b_actions[index])
                 logratio = new_logprob - b_logprobs[index]
@@ -393,34 +526,11 @@ class PPO:
                     approx_kl = ((ratio - 1) - logratio).mean()
                     clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
 
-                advantages = b_advantages[index]
-                if config.norm_adv:  # (detail 7)
-                    advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-
-                # Clipped surrogate objective, the pessimistic bound (detail 8).
-                policy_loss = torch.max(
-                    -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
-                ).mean()
-
-                # Value loss, clipped around the rollout's values (detail 9).
-                if config.clip_vloss:
-                    unclipped = (new_value - b_returns[index]).square()
-                    clipped_value = b_values[index] + (new_value - b_values[index]).clamp(
-                        -config.clip_coef, config.clip_coef
-                    )
-                    value_loss = 0.5 * torch.max(unclipped, (clipped_value - b_returns[index]).square()).mean()
-                else:
-                    value_loss = 0.5 * (new_value - b_returns[index]).square().mean()
-
-                # One loss (detail 10).
-                entropy_loss = entropy.mean()
-                loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
-                if not torch.isfinite(loss):
-                    raise FloatingPointError(
-                        f"PPO loss is {loss.item()} at update {self.iteration} (epoch {epoch + 1}, minibatch "
-                        f"{start // config.minibatch_size + 1}, global step {self.global_step}); training stopped "
-                        f"before applying it. Check the environment's rewards/observations or lower learning_rate."
-                    )
+                loss, policy_loss, value_loss, entropy_loss = ppo_loss(
+                    ratio, entropy, new_value, b_advantages[index], b_returns[index], b_values[index], config
+                )
+                skip.masked_fill_(~torch.isfinite(loss), 1.0)
+                minibatch_losses[minibatch] = loss.detach()
 
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -428,6 +538,13 @@ class PPO:
                 self.optimizer.step()
                 num_gradient_steps += 1
 
+            if skip.item():
+                first = int(torch.isfinite(minibatch_losses).logical_not().nonzero()[0])
+                raise FloatingPointError(
+                    f"PPO loss is {minibatch_losses[first].item()} at update {self.iteration} (epoch {epoch + 1}, "
+                    f"minibatch {first + 1}, global step {self.global_step}); training stopped before applying "
+                    f"it. Check the environment's rewards/observations or lower learning_rate."
+                )
             if config.target_kl is not None and approx_kl.item() > config.target_kl:  # (detail 34)
                 break
         learning_time = time.perf_counter() - tick
@@ -465,19 +582,16 @@ class PPO:
         Stochastic actions draw from a generator of their own, so predicting never changes training.
         """
         obs = np.asarray(obs)
-        single = obs.shape == self.envs.single_observation_space.shape
+        single = obs.shape == self.observation_space.shape
         batch = obs[None] if single else obs
         observed = self._observe(np.ascontiguousarray(batch), update_statistics=False, name="predict")
-        if observed.dtype == torch.float64:
-            observed = observed.float()
         if deterministic:
             action = self.policy.deterministic_action(observed)
         else:
             action = self.policy.act(observed, self.predict_generator)[0]
         action = action.cpu().numpy()
         if self.clip_actions:
-            space = self.envs.single_action_space
-            action = np.clip(action, space.low, space.high)
+            action = np.clip(action, self.action_space.low, self.action_space.high)
         return action[0] if single else action
 
     # -- saving and loading ----------------------------------------------------------------------------
@@ -485,9 +599,10 @@ class PPO:
     def save(self, path: str | os.PathLike) -> None:
         """Write the full training state atomically: everything `PPO.load` + `learn` need to continue exactly."""
         numpy_state = np.random.get_state()  # noqa: NPY002
-        env_state = self.envs.state_dict() if self.started and hasattr(self.envs, "state_dict") else None
+        saves_envs = self.started and hasattr(self._envs, "state_dict")
         checkpoint.save(path, "ppo", {
             "config": dataclasses.asdict(self.config),
+            "env_kwargs": self.env_kwargs,
             "policy": self.policy.state_dict(),
             "obs_normalizer": None if self.obs_normalizer is None else self.obs_normalizer.state_dict(),
             "reward_scaler": None if self.reward_scaler is None else self.reward_scaler.state_dict(),
@@ -501,27 +616,38 @@ class PPO:
                 "numpy": (numpy_state[0], numpy_state[1].astype(np.int64), *numpy_state[2:]),
                 "torch": torch.get_rng_state(),
             },
-            "env": env_state,
-            "next_obs": self.next_obs.cpu() if env_state is not None else None,
+            "env": self._envs.state_dict() if saves_envs else None,
+            "next_obs": self.next_obs.cpu() if saves_envs else None,
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
         })
 
     @classmethod
-    def load(cls, path: str | os.PathLike, env: str | VecEnv | None = None, **overrides: Any) -> PPO:
-        """A model from `save`d state; `env` (id or VecEnv) and hyperparameter `overrides` replace the saved ones.
+    def load(
+        cls,
+        path: str | os.PathLike,
+        env: str | VecEnv | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> PPO:
+        """A model from `save`d state; `env` (id or VecEnv), `env_kwargs` and hyperparameter `overrides`
+        replace the saved ones.
 
         When the saved env state can be restored (native envs), `learn` continues bit-identically to a
-        run that was never interrupted; otherwise the envs restart from a seeded reset.
+        run that was never interrupted; otherwise it warns and restarts the envs from a reset seeded with
+        `seed + global_step`. Envs are made here only to restore their state; otherwise at the first `learn`.
         """
         state = checkpoint.load(path, "ppo")
         saved = state["config"]
         env_id = env if isinstance(env, str) else overrides.pop("env_id", saved["env_id"])
         envs = None if env is None or isinstance(env, str) else env
         if envs is not None:
+            _check_envs(envs)
             overrides["num_envs"] = envs.num_envs
         model = cls.__new__(cls)
-        model._setup(make_config(env_id, overrides, base=saved), envs)
+        model._setup(make_config(env_id, overrides, base=saved), envs,
+                     state.get("env_kwargs", {}) if env_kwargs is None else env_kwargs)
+        restore_envs = state["env"] is not None and hasattr(model.envs, "load_state_dict")
         try:
             model.policy.load_state_dict(state["policy"])
             if model.obs_normalizer is not None and state["obs_normalizer"] is not None:
@@ -529,9 +655,14 @@ class PPO:
             if model.reward_scaler is not None and state["reward_scaler"] is not None:
                 model.reward_scaler.load_state_dict(state["reward_scaler"])
             model.optimizer.load_state_dict(state["optimizer"])
+            if restore_envs:
+                model.envs.load_state_dict(state["env"])
+                model.next_obs.copy_(state["next_obs"])
+                model.started = True
         except (RuntimeError, ValueError, KeyError) as error:
             raise checkpoint.CheckpointError(
-                f"checkpoint {str(path)!r} does not fit the model for {env_id!r}: {str(error).splitlines()[0]}"
+                f"checkpoint {str(path)!r} does not fit the model for {env_id!r} "
+                f"(num_envs={model.config.num_envs}): {str(error).splitlines()[0]}"
             ) from error
         for group in model.optimizer.param_groups:  # an overridden learning rate takes effect
             group["lr"] = model.config.learning_rate
@@ -543,13 +674,23 @@ class PPO:
         name, keys, *rest = state["rng"]["numpy"]
         np.random.set_state((name, keys.astype(np.uint32), *rest))  # noqa: NPY002
         torch.set_rng_state(state["rng"]["torch"])
-        if state["env"] is not None and hasattr(model.envs, "load_state_dict"):
-            model.envs.load_state_dict(state["env"])
-            model.next_obs.copy_(state["next_obs"])
-            model.started = True
         model.recent_returns.extend(state["recent_returns"])
         model.recent_lengths.extend(state["recent_lengths"])
         return model
+
+
+def _check_envs(envs: object) -> None:
+    """A ready env PPO can train on: a Thrust `VecEnv` stepped in lockstep; otherwise a clear `ValueError`."""
+    if not isinstance(envs, VecEnv):
+        raise ValueError(
+            f"env must be an env id or a Thrust VecEnv (from thrust.make, or thrust.vector.serial.SerialVecEnv "
+            f"around Gymnasium env constructors), got {type(envs).__module__}.{type(envs).__qualname__}"
+        )
+    if envs.batch_size != envs.num_envs:
+        raise ValueError(
+            f"PPO steps all envs together: this VecEnv has batch_size={envs.batch_size} < num_envs={envs.num_envs} "
+            f"(async mode); make it without batch_size"
+        )
 
 
 def _env_id_of(envs: VecEnv) -> str:
