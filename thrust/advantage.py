@@ -33,22 +33,21 @@ def _gae_kernel(
     gae_lambda: float,
     advantages: np.ndarray,
 ) -> None:
+    # Steps outside, envs inside: the inner loop runs along a row of the row-major [T, N] arrays, and
+    # the running advantage of env n is out[t + 1, n], already written (no per-env state to allocate).
     num_steps, num_envs = rewards.shape
-    for n in range(num_envs):
-        last_advantage = 0.0
-        next_value = next_values[n]
-        for t in range(num_steps - 1, -1, -1):
+    for t in range(num_steps - 1, -1, -1):
+        last = t == num_steps - 1
+        for n in range(num_envs):
             if terminations[t, n]:
-                delta = rewards[t, n] - values[t, n]
-                last_advantage = delta
+                advantages[t, n] = rewards[t, n] - values[t, n]
             elif truncations[t, n]:
-                delta = rewards[t, n] + gamma * final_values[t, n] - values[t, n]
-                last_advantage = delta
+                advantages[t, n] = rewards[t, n] + gamma * final_values[t, n] - values[t, n]
+            elif last:
+                advantages[t, n] = rewards[t, n] + gamma * next_values[n] - values[t, n]
             else:
-                delta = rewards[t, n] + gamma * next_value - values[t, n]
-                last_advantage = delta + gamma * gae_lambda * last_advantage
-            advantages[t, n] = last_advantage
-            next_value = values[t, n]
+                delta = rewards[t, n] + gamma * values[t + 1, n] - values[t, n]
+                advantages[t, n] = delta + gamma * gae_lambda * advantages[t + 1, n]
 
 
 def _gae_torch(
