@@ -1,5 +1,6 @@
 """PPO: API contract, reproducibility, exact resume, checkpoint errors, bad input."""
 
+import copy
 import math
 
 import gymnasium
@@ -10,6 +11,7 @@ import torch
 import thrust
 from thrust.checkpoint import CheckpointError
 from thrust.ppo import PPO, PPOConfig
+from thrust.vector.base import VecEnv
 from thrust.vector.serial import SerialVecEnv
 
 SHORT = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, num_minibatches=2, update_epochs=2)
@@ -224,3 +226,153 @@ def test_image_observations_train_with_a_shared_nature_cnn():
     assert model.global_step == 32 and model.policy.trunk is not None
     assert not all(torch.equal(a, b) for a, b in zip(before, weights(model), strict=True))
     assert model.predict(np.zeros((3, 4, 84, 84), np.uint8)).shape == (3,)
+
+
+class RandomWalkEnv(gymnasium.Env):
+    """Random observations of a chosen dtype, two actions, reward 1 for action 0; ends at random (p = 0.1)."""
+
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def __init__(self, dtype=np.float64):
+        self.observation_space = gymnasium.spaces.Box(-10, 10, (3,), dtype)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        return self._observation(), {}
+
+    def _observation(self):
+        return (self.np_random.normal(size=3) * 3).astype(self.observation_space.dtype)
+
+    def step(self, action):
+        return self._observation(), float(action == 0), bool(self.np_random.random() < 0.1), False, {}
+
+
+def random_walks(num_envs, dtype=np.float64, time_limit=7):
+    """A SerialVecEnv of RandomWalkEnvs cut by a time limit, so that truncations and terminations both occur."""
+    return SerialVecEnv([lambda: gymnasium.wrappers.TimeLimit(RandomWalkEnv(dtype), time_limit)] * num_envs)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.int64])
+def test_observations_of_any_dtype_train_and_predict(dtype):
+    # float64 (every MuJoCo env) and integer observations reach the float32 networks as float32,
+    # including the final observations of time-limited episodes.
+    model = PPO(random_walks(4, dtype), env_id="RandomWalk", **{**SHORT, "total_timesteps": 2 * 4 * 32})
+    model.learn()
+    assert model.obs.dtype == torch.float32 and model.truncations.any()
+    assert model.predict(np.ones((5, 3), dtype)).shape == (5,)
+    assert model.predict(np.ones(3, dtype), deterministic=False).shape == ()
+
+
+def test_truncated_steps_bootstrap_from_the_value_of_the_final_observation():
+    model = PPO(random_walks(4), env_id="RandomWalk", num_steps=32, total_timesteps=4 * 32, num_minibatches=1,
+                update_epochs=1, gamma=0.9, gae_lambda=0.8)
+    rollout_policy = copy.deepcopy(model.policy)  # the weights the rollout acts with
+    final_observations = []
+    step = model.envs.step
+    model.envs.step = lambda actions: (result := step(actions), final_observations.append(
+        result[4]["final_obs"].copy()))[0]
+    model.learn()
+
+    time_limited = (model.truncations & ~model.terminations).numpy()
+    # Envs are out of phase: some but not all envs hit the time limit at some step (a wrong row would show).
+    assert any(0 < row.sum() < 4 for row in time_limited) and model.terminations.any()
+    with torch.no_grad():
+        for t, i in zip(*np.nonzero(time_limited), strict=True):
+            final_obs = torch.from_numpy(final_observations[t][i]).float()
+            assert not torch.equal(final_obs, model.obs[t + 1, i] if t + 1 < 32 else model.next_obs[i])
+            expected = rollout_policy.value(final_obs[None])[0]
+            torch.testing.assert_close(model.final_values[t, i], expected, rtol=1e-6, atol=1e-6)
+            # ... and the advantage of that step bootstraps from it, cutting the trace.
+            target = model.rewards[t, i] + 0.9 * model.final_values[t, i] - model.values[t, i]
+            torch.testing.assert_close(model.advantages[t, i], target, rtol=1e-6, atol=1e-6)
+    terminated = model.terminations.numpy()
+    torch.testing.assert_close(model.advantages[terminated], (model.rewards - model.values)[terminated])
+
+
+def test_observation_normalization_is_frozen_when_predicting_and_evaluating():
+    model = PPO("Pendulum-v1", normalize_obs=True, **SHORT)
+    model.learn(callback=lambda ppo, metrics: False)
+    before = {k: v.clone() for k, v in model.obs_normalizer.state_dict().items()}
+    assert before["count"].item() > 1
+    model.predict(np.random.default_rng(0).normal(size=(7, 3)) * 100)
+    model.predict(np.ones(3, np.float32), deterministic=False)
+    thrust.evaluate(model, num_episodes=2, seed=0)
+    after = model.obs_normalizer.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_resume_without_env_state_warns_and_takes_fresh_episodes(tmp_path):
+    model = PPO("CartPole-v1", backend="serial", seed=7, **SHORT)
+    model.learn(callback=lambda ppo, metrics: False)
+    model.save(tmp_path / "model.pt")
+    resumed = PPO.load(tmp_path / "model.pt")
+    seeds = []
+    reset = resumed.envs.reset
+    resumed.envs.reset = lambda seed=None, options=None: (seeds.append(seed), reset(seed=seed, options=options))[1]
+    with pytest.warns(UserWarning, match="seed \\+ global_step = 135"):
+        resumed.learn(callback=lambda ppo, metrics: False)
+    assert seeds == [7 + 128] and resumed.global_step == 256
+
+
+def test_load_makes_no_training_envs_for_predicting_and_evaluating(tmp_path):
+    PPO("CartPole-v1", backend="multiprocessing", **SHORT).save(tmp_path / "model.pt")
+    model = PPO.load(tmp_path / "model.pt", backend="serial")
+    model.predict(np.zeros(4, np.float32))
+    thrust.evaluate(model, num_episodes=2)
+    assert model._envs is None
+
+
+def test_all_backends_and_num_workers_reach_thrust_make():
+    with PPO("CartPole-v1", backend="multiprocessing", num_workers=2, **SHORT) as model:
+        model.learn(total_timesteps=4 * 32)
+        envs = model.envs
+        assert type(envs).__name__ == "MultiprocessingVecEnv" and envs.num_workers == 2
+    assert envs.closed and model._envs is None  # closed by the context manager
+    for overrides, field in [(dict(backend="threads"), "backend"), (dict(num_workers=0), "num_workers"),
+                             (dict(backend="native", num_workers=2), "num_workers")]:
+        with pytest.raises(ValueError, match=field):
+            PPO("CartPole-v1", **overrides)
+
+
+def test_ready_envs_must_be_thrust_vecenvs_in_lockstep():
+    with pytest.raises(ValueError, match="Thrust VecEnv.*SyncVectorEnv"):
+        PPO(gymnasium.vector.SyncVectorEnv([lambda: gymnasium.make("CartPole-v1")] * 2))
+    space = gymnasium.spaces.Box(-1, 1, (3,))
+    with pytest.raises(ValueError, match="batch_size=1 < num_envs=2"):
+        PPO(VecEnv(space, gymnasium.spaces.Discrete(2), num_envs=2, batch_size=1), env_id="Async")
+    envs = random_walks(2)
+    model = PPO(envs, env_id="RandomWalk", **SHORT)
+    model.close()
+    assert not envs.closed  # a VecEnv passed in is the caller's to close
+
+
+def test_evaluate_reuses_env_kwargs_or_takes_envs(tmp_path):
+    model = PPO("CartPole-v1", backend="serial", env_kwargs={"max_episode_steps": 12}, **SHORT)
+    assert max(length for _, length in thrust.evaluate(model, num_episodes=4)["episodes"]) <= 12
+    model.save(tmp_path / "model.pt")
+    loaded = PPO.load(tmp_path / "model.pt")
+    assert loaded.env_kwargs == {"max_episode_steps": 12}
+    assert max(length for _, length in thrust.evaluate(loaded, num_episodes=4)["episodes"]) <= 12
+
+    custom = PPO(random_walks(2), env_id="RandomWalk", **SHORT)
+    with pytest.raises(ValueError, match="pass envs="):
+        thrust.evaluate(custom, num_episodes=2)
+    envs = random_walks(3, time_limit=5)
+    result = thrust.evaluate(custom, num_episodes=6, envs=envs)
+    assert len(result["episodes"]) == 6 and max(length for _, length in result["episodes"]) <= 5
+    assert not envs.closed
+
+
+def test_learn_validates_total_timesteps_before_changing_the_config():
+    model = PPO("CartPole-v1", **SHORT)
+    with pytest.raises(ValueError, match="total_timesteps"):
+        model.learn(total_timesteps=10)
+    assert model.config.total_timesteps == SHORT["total_timesteps"]
+
+
+def test_saved_env_state_that_does_not_fit_is_a_checkpoint_error(tmp_path):
+    model = PPO("CartPole-v1", **SHORT)
+    model.learn(callback=lambda ppo, metrics: False)
+    model.save(tmp_path / "model.pt")
+    with pytest.raises(CheckpointError, match="num_envs=8"):
+        PPO.load(tmp_path / "model.pt", num_envs=8)
