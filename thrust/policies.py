@@ -69,6 +69,7 @@ class NatureCNN(nn.Sequential):
 
 
 def is_image_space(space: gym.Space) -> bool:
+    """Whether observations of `space` are images for the Nature-CNN: a rank-3 `Box`, channels first."""
     return isinstance(space, gym.spaces.Box) and len(space.shape) == 3
 
 
