@@ -227,6 +227,8 @@ def main() -> None:
               f"{statistics.median(run['steps'] for run in runs):,.0f} | "
               f"{statistics.median(run['steps'] / run['seconds'] for run in runs):,.0f} | "
               f"{evals} | {median / thrust_median:.1f}× |")
+    print("\nEvery system ran with Thrust's process-wide torch settings: one intra-op thread "
+          "(torch.set_num_threads(1)) and denormals flushed to zero (torch.set_flush_denormal(True)).")
     print(f"\nCold start (seed 1, numba compiling every kernel into an empty cache, as on a fresh clone): "
           f"{cold['seconds']:.2f} s to solve.\n")
 
