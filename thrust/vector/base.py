@@ -33,14 +33,22 @@ def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype
 
 
 def episode_infos(
-    final_observations: Any, final_mask: np.ndarray, returns: np.ndarray, lengths: np.ndarray
+    final_observations: Any,
+    final_mask: np.ndarray,
+    returns: np.ndarray,
+    lengths: np.ndarray,
+    episode_mask: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """The `infos` dict every backend returns, made of views of these arrays."""
+    """The `infos` dict every backend returns, made of views of these arrays.
+
+    `episode_mask` (default: `final_mask`) marks where `returns`/`lengths` hold a finished episode's
+    statistics; it differs from `final_mask` only for envs that report their own statistics (see `VecEnv`).
+    """
     return {
         "final_obs": final_observations,
         "_final_obs": final_mask,
         "episode": {"r": returns, "l": lengths},
-        "_episode": final_mask,
+        "_episode": final_mask if episode_mask is None else episode_mask,
     }
 
 
@@ -88,7 +96,7 @@ def check_actions(space: gym.Space, actions: Any, n: int) -> None:
             raise ValueError(f"actions for {space} must be floating point, got dtype {actions.dtype}")
         low, high = actions.min(), actions.max()  # NaN propagates into both; an inf shows in one of them
         if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError(f"actions for {space} must be finite, got values in [{low}, {high}]")
+            raise ValueError(f"actions for {space} must be finite (no NaN or inf), got values in [{low}, {high}]")
 
 
 class VecEnv(gym.vector.VectorEnv):
@@ -99,7 +107,10 @@ class VecEnv(gym.vector.VectorEnv):
     `(observations, rewards, terminations, truncations, infos, env_ids)`: in sync mode the full
     arrays and `env_ids = arange(num_envs)`. Returned arrays are views of these buffers, valid
     until the next `step`/`recv`. `episode_returns`/`episode_lengths` hold the statistics of the
-    episode that just ended, valid where `final_mask` is true; running sums live in the backend.
+    episode that just ended, valid where `episode_mask` (`infos["_episode"]`) is true; running sums
+    live in the backend. `episode_mask` is `final_mask` itself unless a backend replaces it with its
+    own array: Atari with episodic life ends an episode at every lost life, but reports the raw score
+    and length of the whole game, once, when the game ends (see `thrust.vector.atari`).
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
@@ -130,6 +141,7 @@ class VecEnv(gym.vector.VectorEnv):
         self.truncations = np.zeros(num_envs, dtype=bool)
         self.final_observations = allocate(single_observation_space, num_envs)
         self.final_mask = np.zeros(num_envs, dtype=bool)
+        self.episode_mask = self.final_mask
         self.episode_returns = np.zeros(num_envs, dtype=np.float64)
         self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
         self.infos: dict[str, Any] = episode_infos(
@@ -148,6 +160,7 @@ class VecEnv(gym.vector.VectorEnv):
             seed, self.initial_seed = self.initial_seed, None
         self._reset(seed, options)
         self.final_mask[:] = False
+        self.episode_mask[:] = False
         self._needs_reset = False
         return self.observations, self.infos
 
