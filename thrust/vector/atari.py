@@ -3,9 +3,12 @@
 No-op reset (up to 30), frame skip 4 with a max over the last two frames, 84×84 grayscale
 (Gymnasium's `AtariPreprocessing`), a life loss ends the episode but not the game (episodic life),
 FIRE after reset in games that need it, rewards clipped to their sign, the last 4 frames stacked.
-Sticky actions stay as the env id sets them (v5: 0.25). Episode statistics of a vector env count
-the agent's rewards, i.e. clipped rewards per life; `episodic_life=False, clip_rewards=False`
-give whole games and real scores.
+Sticky actions stay as the env id sets them (v5: 0.25).
+
+The agent learns from clipped rewards and per-life episodes, but the episode statistics a vector env
+reports (`infos["episode"]`, where `infos["_episode"]`) are whole games and raw scores: Gymnasium's
+`RecordEpisodeStatistics` sits below episodic life and reward clipping, and every Thrust backend
+passes its record on (see `thrust.vector.serial`). So a lost life sets `_final_obs` but not `_episode`.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ def register_ale_envs() -> None:
 
 class EpisodicLife(gym.Wrapper):
     """A lost life ends the episode (`terminated`); `reset` then continues the same game with a
-    no-op step, and really resets only after game over."""
+    no-op step, and really resets only after game over or when given a seed."""
 
     def __init__(self, env: gym.Env) -> None:
         super().__init__(env)
@@ -44,7 +47,7 @@ class EpisodicLife(gym.Wrapper):
         return obs, reward, terminated, truncated, info
 
     def reset(self, **kwargs: Any):
-        if self.game_over:
+        if self.game_over or kwargs.get("seed") is not None:
             obs, info = self.env.reset(**kwargs)
         else:
             obs, _, terminated, truncated, info = self.env.step(0)
@@ -71,11 +74,12 @@ def make_atari(
     env_id: str, frame_stack: int = 4, episodic_life: bool = True, clip_rewards: bool = True, **env_kwargs: Any
 ) -> gym.Env:
     """`gym.make(env_id)` for an ale-py id, wrapped in the standard preprocessing (observations
-    uint8 `[frame_stack, 84, 84]`). For evaluation, `episodic_life=False, clip_rewards=False`
-    makes episodes and their statistics whole games and real scores."""
+    uint8 `[frame_stack, 84, 84]`). Whatever the flags, `info["episode"]` at the end of a game holds
+    its raw score and length (in agent steps of 4 frames)."""
     register_ale_envs()
     env = gym.make(env_id, frameskip=1, **env_kwargs)  # the skipping (with max-pool) happens below
     env = gym.wrappers.AtariPreprocessing(env, noop_max=30, frame_skip=4, screen_size=84, grayscale_obs=True)
+    env = gym.wrappers.RecordEpisodeStatistics(env)  # below the clip and episodic life: whole games, raw scores
     if episodic_life:
         env = EpisodicLife(env)
     if "FIRE" in env.unwrapped.get_action_meanings():

@@ -5,7 +5,9 @@ same step. The translation: after each step, the finished envs' observations are
 observations and those envs are reset at once (`pool.reset(env_ids)`), so the next action counts.
 Atari with episodic life is the exception: after a lost life (terminated, lives left) EnvPool plays
 on without a reset, so the observation at the life loss is both the final one and the next
-episode's first. Episode statistics are summed here from the rewards, as every backend does.
+episode's first. Episode statistics are summed here; for Atari, as in the other backends, they are
+whole games and raw scores (EnvPool's `info["reward"]` is the unclipped reward, `info["terminated"]`
+the game over), reported once per game, so a lost life sets `_final_obs` but not `_episode`.
 "ALE/…" ids get the standard preprocessing's settings (episodic life, reward clipping, sticky
 actions 0.25 as in Gymnasium's v5; EnvPool's defaults already do no-op reset, frame skip 4 with
 max-pool, FIRE reset, 84×84 grayscale, 4 stacked frames). Sync mode only.
@@ -18,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from thrust.vector.base import VecEnv
+from thrust.vector.base import VecEnv, episode_infos
 
 
 def envpool_task_id(env_id: str) -> str:
@@ -51,6 +53,11 @@ class EnvPoolVecEnv(VecEnv):
         )
         self._pool = self._make_pool(seed=0)
         super().__init__(self._pool.observation_space, self._pool.action_space, num_envs)
+        self.episode_mask = np.zeros(num_envs, dtype=bool)  # games, not lives: its own array (see VecEnv)
+        self.infos = episode_infos(
+            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
+        )
+        self._game_over = np.zeros(num_envs, dtype=bool)
         self._running_returns = np.zeros(num_envs, dtype=np.float64)
         self._running_lengths = np.zeros(num_envs, dtype=np.int64)
         self._env_ids = np.arange(num_envs)
@@ -79,21 +86,26 @@ class EnvPoolVecEnv(VecEnv):
         self.terminations[ids] = terminations
         self.truncations[ids] = truncations
         np.logical_or(self.terminations, self.truncations, out=self.final_mask)
-        self._running_returns += self.rewards
+        if "reward" in info:  # Atari: the raw reward, before clipping
+            self._running_returns[ids] += info["reward"]
+        else:
+            self._running_returns += self.rewards
         self._running_lengths += 1
+        if "terminated" in info:  # Atari: the game is over (a lost life with lives left is not)
+            self._game_over[ids] = info["terminated"]
+            np.logical_or(self._game_over, self.truncations, out=self.episode_mask)
+        else:
+            self.episode_mask[:] = self.final_mask
         if self.final_mask.any():
             done = np.flatnonzero(self.final_mask)
             self.final_observations[done] = self.observations[done]
-            self.episode_returns[done] = self._running_returns[done]
-            self.episode_lengths[done] = self._running_lengths[done]
-            self._running_returns[done] = 0.0
-            self._running_lengths[done] = 0
-            if "lives" in info:  # a lost life with lives left: EnvPool plays on, so no reset
-                lives = np.zeros(self.num_envs, dtype=np.int64)
-                lives[ids] = info["lives"]
-                done = done[~(self.terminations[done] & (lives[done] > 0))]
-            if done.size:
-                reset_observations, reset_info = self._pool.reset(done)
+            games = np.flatnonzero(self.episode_mask)  # only these are reset: after a lost life EnvPool plays on
+            if games.size:
+                self.episode_returns[games] = self._running_returns[games]
+                self.episode_lengths[games] = self._running_lengths[games]
+                self._running_returns[games] = 0.0
+                self._running_lengths[games] = 0
+                reset_observations, reset_info = self._pool.reset(games)
                 self.observations[reset_info["env_id"]] = reset_observations
         return self.observations, self.rewards, self.terminations, self.truncations, self.infos, self._env_ids
 

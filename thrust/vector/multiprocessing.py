@@ -82,6 +82,7 @@ def shared_arrays(
         "terminations": take((num_envs,), np.bool_),
         "truncations": take((num_envs,), np.bool_),
         "final_mask": take((num_envs,), np.bool_),
+        "episode_mask": take((num_envs,), np.bool_),
         "episode_returns": take((num_envs,), np.float64),
         "episode_lengths": take((num_envs,), np.int64),
     }
@@ -247,9 +248,11 @@ class MultiprocessingVecEnv(VecEnv):
         self.rewards, self.terminations, self.truncations = (
             arrays["rewards"], arrays["terminations"], arrays["truncations"]
         )
-        self.final_mask = arrays["final_mask"]
+        self.final_mask, self.episode_mask = arrays["final_mask"], arrays["episode_mask"]
         self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
-        self.infos = episode_infos(self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths)
+        self.infos = episode_infos(
+            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
+        )
 
         # Async mode hands out copies of the finished workers' rows, gathered into these buffers.
         self._batch = {
@@ -259,12 +262,13 @@ class MultiprocessingVecEnv(VecEnv):
             "terminations": np.zeros(batch_size, bool),
             "truncations": np.zeros(batch_size, bool),
             "final_mask": np.zeros(batch_size, bool),
+            "episode_mask": np.zeros(batch_size, bool),
             "episode_returns": np.zeros(batch_size, np.float64),
             "episode_lengths": np.zeros(batch_size, np.int64),
         }
         self._batch_infos = episode_infos(
             self._batch["final_observations"], self._batch["final_mask"],
-            self._batch["episode_returns"], self._batch["episode_lengths"],
+            self._batch["episode_returns"], self._batch["episode_lengths"], self._batch["episode_mask"],
         )
         self._batch_env_ids = np.zeros(batch_size, np.int64)
         self._gather_pairs = [  # (shared array, batch array) per field, leaves flattened

@@ -2,6 +2,10 @@
 
 `EnvBlock` is the stepping loop itself, shared with the multiprocessing backend, whose workers each
 run one block over their envs, writing into shared memory instead of this process's buffers.
+
+Episode statistics are summed from the rewards, except for an env whose wrappers include Gymnasium's
+`RecordEpisodeStatistics`: its own record (`info["episode"]`) is passed on, at the steps that carry
+one. That is how Atari reports raw game scores under reward clipping and episodic life.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from thrust.vector.base import VecEnv
+from thrust.vector.base import VecEnv, episode_infos
 
 
 def write(buffer: Any, index: int, value: Any) -> None:
@@ -36,6 +40,15 @@ def read(buffer: Any, index: int) -> Any:
     return buffer[index]
 
 
+def reports_episodes(env: gym.Env) -> bool:
+    """Whether `env`'s wrappers include Gymnasium's `RecordEpisodeStatistics` (whose record is then used)."""
+    while isinstance(env, gym.Wrapper):
+        if isinstance(env, gym.wrappers.RecordEpisodeStatistics):
+            return True
+        env = env.env
+    return False
+
+
 class EnvBlock:
     """Envs `first .. first + len(envs) - 1` of a batch, stepped in turn with Thrust's semantics
     (same-step autoreset, final observations, episode statistics), writing their rows of `arrays`:
@@ -43,7 +56,7 @@ class EnvBlock:
 
     ARRAYS = (
         "observations", "final_observations", "rewards", "terminations", "truncations", "final_mask",
-        "episode_returns", "episode_lengths",
+        "episode_mask", "episode_returns", "episode_lengths",
     )
 
     def __init__(self, envs: list[gym.Env], first: int, arrays: dict[str, Any]) -> None:
@@ -57,8 +70,9 @@ class EnvBlock:
         self.rewards, self.terminations, self.truncations = (
             arrays["rewards"], arrays["terminations"], arrays["truncations"]
         )
-        self.final_mask = arrays["final_mask"]
+        self.final_mask, self.episode_mask = arrays["final_mask"], arrays["episode_mask"]
         self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
+        self.reporting = [reports_episodes(env) for env in envs]
         self.current = first  # the env being stepped or reset, named when it raises
 
     def reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
@@ -70,15 +84,16 @@ class EnvBlock:
         self.running_returns = [0.0] * len(self.envs)
         self.running_lengths = [0] * len(self.envs)
         self.final_mask[self.first : self.stop] = False
+        self.episode_mask[self.first : self.stop] = False
 
     def step(self, actions: Any) -> None:
         """Step env `i` with row `i` of `actions` (a batch over all envs, not just this block)."""
         running_returns, running_lengths, first = self.running_returns, self.running_lengths, self.first
         rewards, terminations, truncations = self.rewards, self.terminations, self.truncations
-        final_mask = self.final_mask
+        final_mask, episode_mask, reporting = self.final_mask, self.episode_mask, self.reporting
         for i, env in self.rows:
             self.current = i
-            obs, reward, terminated, truncated, _ = env.step(read(actions, i))
+            obs, reward, terminated, truncated, info = env.step(read(actions, i))
             rewards[i] = reward
             terminations[i] = terminated
             truncations[i] = truncated
@@ -87,13 +102,22 @@ class EnvBlock:
             if terminated or truncated:
                 write(self.final_observations, i, obs)
                 final_mask[i] = True
-                self.episode_returns[i] = running_returns[i - first]
-                self.episode_lengths[i] = running_lengths[i - first]
+                if reporting[i - first]:  # the env's own record, e.g. a whole game's raw score
+                    record = info.get("episode")
+                    episode_mask[i] = record is not None
+                    if record is not None:
+                        self.episode_returns[i] = record["r"]
+                        self.episode_lengths[i] = record["l"]
+                else:
+                    episode_mask[i] = True
+                    self.episode_returns[i] = running_returns[i - first]
+                    self.episode_lengths[i] = running_lengths[i - first]
                 running_returns[i - first] = 0.0
                 running_lengths[i - first] = 0
                 obs, _ = env.reset()
             else:
                 final_mask[i] = False
+                episode_mask[i] = False
             write(self.observations, i, obs)
 
     def close(self) -> None:
@@ -108,6 +132,10 @@ class SerialVecEnv(VecEnv):
         self.envs = [fn() for fn in env_fns]
         first = self.envs[0]
         super().__init__(first.observation_space, first.action_space, len(self.envs))
+        self.episode_mask = np.zeros(self.num_envs, dtype=bool)  # its own array: see EnvBlock
+        self.infos = episode_infos(
+            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
+        )
         self.metadata = {**VecEnv.metadata, "render_modes": first.metadata.get("render_modes", [])}
         self.render_mode = first.render_mode
         self.block = EnvBlock(self.envs, 0, {name: getattr(self, name) for name in EnvBlock.ARRAYS})
