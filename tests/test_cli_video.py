@@ -1,5 +1,7 @@
 """Agent videos: Gymnasium's rgb_array frames, encoded to mp4, read back frame for frame."""
 
+import importlib.util
+
 import gymnasium as gym
 import imageio.v2 as imageio
 import numpy as np
@@ -40,3 +42,36 @@ def test_bad_arguments_are_clear_errors(tmp_path):
         record_video("NoSuchEnv-v0", push_left, tmp_path / "x.mp4")
     with pytest.raises(ValueError, match="at least 1"):
         record_video("CartPole-v1", push_left, tmp_path / "x.mp4", episodes=0)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="ale-py is not installed")
+def test_atari_video_feeds_the_policy_training_observations_and_plays_a_whole_game(tmp_path):
+    """The policy sees what it was trained on (4 stacked 84×84 frames), the video shows the colour
+    screen, and an episode is the whole game: the lives that end training episodes are played through."""
+    seen_shapes = set()
+    rng = np.random.default_rng(0)
+
+    def random_breakout(obs):
+        seen_shapes.add((obs.shape, obs.dtype))
+        return rng.integers(0, 4, size=len(obs))
+
+    frames = record_video("ALE/Breakout-v5", random_breakout, tmp_path / "breakout.mp4", seed=1)
+    assert seen_shapes == {((1, 4, 84, 84), np.dtype(np.uint8))}
+    reader = imageio.get_reader(tmp_path / "breakout.mp4")
+    decoded = [frame for frame in reader]
+    fps = reader.get_meta_data()["fps"]
+    reader.close()
+    assert len(decoded) == frames and decoded[0].shape == (210, 160, 3) and fps == 15
+    # one frame per agent step plus the final one, until game over: the same actions replayed without video
+    from thrust.vector.atari import make_atari
+
+    env, rng = make_atari("ALE/Breakout-v5"), np.random.default_rng(0)
+    env.reset(seed=1)
+    steps = lives_lost = 0
+    while not env.unwrapped.ale.game_over():
+        _, _, terminated, truncated, _ = env.step(rng.integers(0, 4))
+        steps += 1
+        if terminated and not env.unwrapped.ale.game_over():
+            lives_lost += 1
+            env.reset()
+    assert frames == steps + 1 and lives_lost == 4
