@@ -109,6 +109,21 @@ def test_episodic_life_ends_episodes_per_life_but_resets_only_after_game_over():
 
 
 @needs_ale
+def test_a_seeded_reset_starts_a_new_game_even_after_a_lost_life():
+    from thrust.vector.atari import make_atari
+
+    env, fresh = make_atari("ALE/Breakout-v5"), make_atari("ALE/Breakout-v5")
+    env.reset(seed=0)
+    for action in random_actions(700, 1)[:, 0]:
+        if env.step(action)[2]:
+            break
+    assert env.unwrapped.ale.lives() == 4
+    obs, _ = env.reset(seed=5)
+    assert env.unwrapped.ale.lives() == 5
+    np.testing.assert_array_equal(obs, fresh.reset(seed=5)[0])
+
+
+@needs_ale
 def test_atari_batch_same_on_serial_and_multiprocessing():
     serial = thrust.make("ALE/Breakout-v5", num_envs=2, backend="serial")
     parallel = thrust.make("ALE/Breakout-v5", num_envs=2, backend="multiprocessing", num_workers=2)
