@@ -9,6 +9,7 @@ The agent learns from clipped rewards and per-life episodes, but the episode sta
 reports (`infos["episode"]`, where `infos["_episode"]`) are whole games and raw scores: Gymnasium's
 `RecordEpisodeStatistics` sits below episodic life and reward clipping, and every Thrust backend
 passes its record on (see `thrust.vector.serial`). So a lost life sets `_final_obs` but not `_episode`.
+A game that ends inside a reset's no-op or FIRE steps (rare) goes unreported.
 """
 
 from __future__ import annotations
