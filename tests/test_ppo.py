@@ -134,13 +134,15 @@ def test_unknown_env_id_suggests_close_matches():
         PPO("CartPol-v1")
 
 
-def test_nan_loss_stops_training_naming_the_update():
+@pytest.mark.parametrize("on_device", [False, True])
+def test_nan_loss_stops_training_naming_the_update(on_device):
     model = PPO("CartPole-v1", **SHORT)
+    model.loss_check_on_device = on_device  # True: the accelerators' sync-free check, here on the CPU
     model.learn(callback=lambda ppo, metrics: False)  # one good iteration first
     before = weights(model)
     with torch.no_grad():
         model.policy.critic[-1].bias.fill_(math.nan)
-    with pytest.raises(FloatingPointError, match="update 2"):
+    with pytest.raises(FloatingPointError, match="nan at update 2 \\(epoch 1, minibatch 1"):
         model.learn()
     # The bad loss was not applied: the actor's weights are untouched.
     assert all(torch.equal(a, b) for a, b in zip(before[:6], weights(model)[:6], strict=True))

@@ -312,8 +312,10 @@ class PPO:
         self.final_values = torch.zeros((T, N), device=device)
         self.advantages = torch.zeros((T, N), device=device)
         self.next_obs = torch.zeros((N, *self.observation_space.shape), dtype=obs_dtype, device=device)
-        # On an accelerator, env arrays go through pinned host memory: one asynchronous copy each.
+        # On an accelerator, env arrays go through pinned host memory: one asynchronous copy each, and
+        # non-finite losses are caught without a host sync per minibatch (see the update).
         self.pinned = self.device.type != "cpu"
+        self.loss_check_on_device = self.device.type != "cpu"
         self.staging: dict[str, torch.Tensor] = {}
 
         self.global_step = 0
@@ -503,13 +505,13 @@ class PPO:
         b_returns = returns.flatten()
         b_values = self.values.flatten()
         clipfrac_sum = torch.zeros((), device=self.device)
-        # A non-finite loss must never be applied, and checking each one on the host would stall an
-        # accelerator once per minibatch. So the check stays on the device: `skip` becomes 1 at the first
-        # non-finite loss, and fused Adam skips every step while its `found_inf` (the hook torch's
-        # GradScaler uses) is 1. The host reads it once per epoch and stops training.
+        # A non-finite loss must never be applied. On the CPU the host checks each loss, which is free there;
+        # on an accelerator that check would stall once per minibatch, so it stays on the device: `skip`
+        # becomes 1 at the first non-finite loss, fused Adam skips every step while its `found_inf` (the
+        # hook torch's GradScaler uses) is 1, and the host reads `skip` once per epoch.
         skip = torch.zeros((), device=self.device)
-        self.optimizer.found_inf = skip
         minibatch_losses = torch.zeros(config.num_minibatches, device=self.device)
+        self.optimizer.found_inf = skip if self.loss_check_on_device else None
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
             # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
@@ -529,8 +531,11 @@ class PPO:
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
                     ratio, entropy, new_value, b_advantages[index], b_returns[index], b_values[index], config
                 )
-                skip.masked_fill_(~torch.isfinite(loss), 1.0)
-                minibatch_losses[minibatch] = loss.detach()
+                if self.loss_check_on_device:
+                    skip.masked_fill_(~torch.isfinite(loss), 1.0)
+                    minibatch_losses[minibatch] = loss.detach()
+                elif not torch.isfinite(loss):
+                    raise self._loss_error(loss.item(), epoch, minibatch)
 
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -538,13 +543,9 @@ class PPO:
                 self.optimizer.step()
                 num_gradient_steps += 1
 
-            if skip.item():
-                first = int(torch.isfinite(minibatch_losses).logical_not().nonzero()[0])
-                raise FloatingPointError(
-                    f"PPO loss is {minibatch_losses[first].item()} at update {self.iteration} (epoch {epoch + 1}, "
-                    f"minibatch {first + 1}, global step {self.global_step}); training stopped before applying "
-                    f"it. Check the environment's rewards/observations or lower learning_rate."
-                )
+            if self.loss_check_on_device and skip.item():
+                first = int(minibatch_losses.isfinite().logical_not().nonzero()[0])
+                raise self._loss_error(minibatch_losses[first].item(), epoch, first)
             if config.target_kl is not None and approx_kl.item() > config.target_kl:  # (detail 34)
                 break
         learning_time = time.perf_counter() - tick
@@ -572,6 +573,13 @@ class PPO:
             metrics["charts/episodic_return"] = float(np.mean(episode_returns))
             metrics["charts/episodic_length"] = float(np.mean(episode_lengths))
         return metrics
+
+    def _loss_error(self, loss: float, epoch: int, minibatch: int) -> FloatingPointError:
+        return FloatingPointError(
+            f"PPO loss is {loss} at update {self.iteration} (epoch {epoch + 1}, minibatch {minibatch + 1}, "
+            f"global step {self.global_step}); training stopped before applying it. Check the environment's "
+            f"rewards/observations or lower learning_rate."
+        )
 
     # -- using the model -------------------------------------------------------------------------------
 
