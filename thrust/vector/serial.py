@@ -91,6 +91,8 @@ class EnvBlock:
         running_returns, running_lengths, first = self.running_returns, self.running_lengths, self.first
         rewards, terminations, truncations = self.rewards, self.terminations, self.truncations
         final_mask, episode_mask, reporting = self.final_mask, self.episode_mask, self.reporting
+        final_mask[first : self.stop] = False  # one slice each, cheaper than a store per env that goes on
+        episode_mask[first : self.stop] = False
         for i, env in self.rows:
             self.current = i
             obs, reward, terminated, truncated, info = env.step(read(actions, i))
@@ -115,9 +117,6 @@ class EnvBlock:
                 running_returns[i - first] = 0.0
                 running_lengths[i - first] = 0
                 obs, _ = env.reset()
-            else:
-                final_mask[i] = False
-                episode_mask[i] = False
             write(self.observations, i, obs)
 
     def close(self) -> None:
