@@ -58,6 +58,7 @@ class EnvPoolVecEnv(VecEnv):
             self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
         )
         self._game_over = np.zeros(num_envs, dtype=bool)
+        self._raw_rewards = np.zeros(num_envs, dtype=np.float64)
         self._running_returns = np.zeros(num_envs, dtype=np.float64)
         self._running_lengths = np.zeros(num_envs, dtype=np.int64)
         self._env_ids = np.arange(num_envs)
@@ -87,7 +88,8 @@ class EnvPoolVecEnv(VecEnv):
         self.truncations[ids] = truncations
         np.logical_or(self.terminations, self.truncations, out=self.final_mask)
         if "reward" in info:  # Atari: the raw reward, before clipping
-            self._running_returns[ids] += info["reward"]
+            self._raw_rewards[ids] = info["reward"]
+            self._running_returns += self._raw_rewards
         else:
             self._running_returns += self.rewards
         self._running_lengths += 1
