@@ -33,21 +33,21 @@ def _gae_kernel(
     gae_lambda: float,
     advantages: np.ndarray,
 ) -> None:
-    # Steps outside, envs inside: the inner loop runs along a row of the row-major [T, N] arrays, and
-    # the running advantage of env n is out[t + 1, n], already written (no per-env state to allocate).
+    # Steps outside, envs inside: the inner loop runs along a row of the row-major [T, N] arrays. The
+    # running advantage of each env is kept in float64 (one small array per call, not per step), so
+    # the float32 results do not depend on the loop order.
     num_steps, num_envs = rewards.shape
+    running = np.zeros(num_envs)
     for t in range(num_steps - 1, -1, -1):
-        last = t == num_steps - 1
         for n in range(num_envs):
             if terminations[t, n]:
-                advantages[t, n] = rewards[t, n] - values[t, n]
+                running[n] = rewards[t, n] - values[t, n]
             elif truncations[t, n]:
-                advantages[t, n] = rewards[t, n] + gamma * final_values[t, n] - values[t, n]
-            elif last:
-                advantages[t, n] = rewards[t, n] + gamma * next_values[n] - values[t, n]
+                running[n] = rewards[t, n] + gamma * final_values[t, n] - values[t, n]
             else:
-                delta = rewards[t, n] + gamma * values[t + 1, n] - values[t, n]
-                advantages[t, n] = delta + gamma * gae_lambda * advantages[t + 1, n]
+                next_value = next_values[n] if t == num_steps - 1 else values[t + 1, n]
+                running[n] = rewards[t, n] + gamma * next_value - values[t, n] + gamma * gae_lambda * running[n]
+            advantages[t, n] = running[n]
 
 
 def _gae_torch(
