@@ -311,14 +311,16 @@ def test_resume_without_env_state_warns_and_takes_fresh_episodes(tmp_path):
     seeds = []
     reset = resumed.envs.reset
     resumed.envs.reset = lambda seed=None, options=None: (seeds.append(seed), reset(seed=seed, options=options))[1]
-    with pytest.warns(UserWarning, match="seed \\+ global_step = 135"):
+    with pytest.warns(UserWarning, match="reset rather than restored.*seed \\+ global_step = 135"):
         resumed.learn(callback=lambda ppo, metrics: False)
     assert seeds == [7 + 128] and resumed.global_step == 256
 
 
 def test_load_makes_no_training_envs_for_predicting_and_evaluating(tmp_path):
-    PPO("CartPole-v1", backend="multiprocessing", **SHORT).save(tmp_path / "model.pt")
-    model = PPO.load(tmp_path / "model.pt", backend="serial")
+    trained = PPO("CartPole-v1", backend="serial", **SHORT)
+    trained.learn(callback=lambda ppo, metrics: False)
+    trained.save(tmp_path / "model.pt")
+    model = PPO.load(tmp_path / "model.pt")
     model.predict(np.zeros(4, np.float32))
     thrust.evaluate(model, num_episodes=2)
     assert model._envs is None

@@ -413,11 +413,13 @@ class PPO:
         if not self.started:
             if self.global_step > 0:
                 warnings.warn(
-                    f"continuing at global step {self.global_step} without the envs' saved state (only native "
-                    f"envs save theirs): the envs restart from a reset seeded with seed + global_step = "
-                    f"{config.seed + self.global_step}, so this run is not the uninterrupted one",
+                    f"continuing at global step {self.global_step} on envs reset rather than restored (checkpoints "
+                    f"hold the env state of native envs only; close() drops it): the reset is seeded with "
+                    f"seed + global_step = {config.seed + self.global_step}, so this run is not the uninterrupted one",
                     stacklevel=2,
                 )
+                if self.reward_scaler is not None:  # the discounted returns restart with the episodes
+                    self.reward_scaler.discounted_returns.zero_()
             # A run that continues without its envs' state takes fresh episodes, not the opening ones again.
             obs, _ = envs.reset(seed=config.seed + self.global_step)
             self._observe(obs, update_statistics=True, out=self.next_obs)
