@@ -75,3 +75,20 @@ def test_atari_video_feeds_the_policy_training_observations_and_plays_a_whole_ga
             lives_lost += 1
             env.reset()
     assert frames == steps + 1 and lives_lost == 4
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ale_py") is None, reason="ale-py is not installed")
+def test_thrust_eval_video_of_an_atari_agent(tmp_path, capsys):
+    """`thrust eval --video` on a (barely) trained Atari agent: its Nature CNN gets the frames it trained on."""
+    from thrust.cli import main
+
+    run = tmp_path / "run"
+    train = ["train", "ppo", "--env", "ALE/Breakout-v5", "--num-envs", "2", "--num-steps", "8", "--total-timesteps",
+             "16", "--num-minibatches", "1", "--update-epochs", "1", "--eval-episodes", "0", "--no-plot", "--quiet"]
+    assert main([*train, "--backend", "serial", "--run-dir", str(run)]) == 0
+    assert main(["eval", str(run), "--episodes", "1", "--no-deterministic", "--video"]) == 0
+    (video,) = (run / "videos").glob("*.mp4")
+    reader = imageio.get_reader(video)
+    first = reader.get_data(0)
+    reader.close()
+    assert first.shape == (210, 160, 3) and f"video: {video}" in capsys.readouterr().out
