@@ -380,3 +380,19 @@ def test_saved_env_state_that_does_not_fit_is_a_checkpoint_error(tmp_path):
     model.save(tmp_path / "model.pt")
     with pytest.raises(CheckpointError, match="num_envs=8"):
         PPO.load(tmp_path / "model.pt", num_envs=8)
+
+
+def test_staging_path_of_accelerators_gives_the_same_run(monkeypatch):
+    # The accelerator path (pinned staging buffers, sliced to the number of truncated envs, copied into
+    # storage) run on the CPU, where pinning is a plain copy: it must train exactly as the direct path.
+    monkeypatch.setattr(torch.Tensor, "pin_memory", lambda tensor: tensor.clone())
+    config = dict(num_steps=32, total_timesteps=3 * 4 * 32, num_minibatches=2, update_epochs=2)
+    direct = PPO(random_walks(4), env_id="RandomWalk", **config).learn()
+    staged = PPO(random_walks(4), env_id="RandomWalk", **config)
+    staged.pinned = True
+    staged.learn()
+    assert {"obs", "rewards", "terminations", "truncations", "final_obs", "rows"} <= set(staged.staging)
+    assert staged.staging["final_obs"].shape == (4, 3)  # full size, sliced per step
+    assert all(torch.equal(a, b) for a, b in zip(weights(direct), weights(staged), strict=True))
+    assert torch.equal(direct.final_values, staged.final_values) and staged.truncations.any()
+    assert np.array_equal(direct.predict(np.ones((9, 3))), staged.predict(np.ones((9, 3))))
