@@ -358,6 +358,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
             signal.signal(signum, handler)
         display.close()
         logger.close()
+        ppo.close()  # the training envs (worker processes for Gymnasium ids); evaluation makes its own
 
     finished = ppo.global_step >= planned_steps(config)
     summary: dict[str, Any] = {
@@ -414,6 +415,7 @@ def eval_command(args: list[str]) -> int:
     if parsed.episodes < 1:
         raise CLIError(f"--episodes must be at least 1, got {parsed.episodes}")
     ppo = PPO.load(checkpoint, **({} if parsed.device is None else {"device": parsed.device}))
+    ppo.close()  # restored training envs are not needed to evaluate
     result = evaluate(ppo, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
     mode = "deterministic" if parsed.deterministic else "sampled actions"
     print(

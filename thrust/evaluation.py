@@ -13,16 +13,6 @@ if TYPE_CHECKING:
     from thrust.ppo import PPO
 
 
-def evaluation_env_kwargs(env_id: str, backend: str) -> dict[str, Any]:
-    """What evaluation changes in the training envs: for Atari, whole games (no episode end at a lost
-    life) and the game's own score (no reward clipping); nothing for other envs."""
-    if not env_id.startswith("ALE/"):
-        return {}
-    if backend == "envpool":
-        return {"episodic_life": False, "reward_clip": False}
-    return {"episodic_life": False, "clip_rewards": False}
-
-
 def evaluate(
     model: PPO,
     num_episodes: int = 100,
@@ -38,7 +28,9 @@ def evaluate(
     of your own, reset here with `seed`, left open): needed for a model trained on a VecEnv that
     `thrust.make` cannot make again. Each env plays a fixed quota of episodes, so that short episodes
     are not over-represented by envs that finish more often. The model's observation normalization
-    stays frozen. Returns `mean_return, std_return, mean_length, std_length, episodes` (a list of
+    stays frozen. Episodes are what `infos["episode"]` reports: for Atari, whole games with their raw
+    scores, although the envs are the training ones (a lost life ends a learning episode, not a game,
+    and FIRE restarts play after it). Returns `mean_return, std_return, mean_length, std_length, episodes` (a list of
     `(return, length)`).
     """
     if num_episodes < 1:
@@ -46,9 +38,8 @@ def evaluate(
     if envs is None:
         config = model.config
         num_envs = min(num_episodes, 16) if num_envs is None else num_envs
-        kwargs = {**model.env_kwargs, **evaluation_env_kwargs(config.env_id, config.backend)}
         try:
-            eval_envs = make(config.env_id, num_envs=num_envs, seed=seed, backend=config.backend, **kwargs)
+            eval_envs = make(config.env_id, num_envs=num_envs, seed=seed, backend=config.backend, **model.env_kwargs)
         except UnknownEnvError as error:
             raise UnknownEnvError(
                 f"{error}. To evaluate a model trained on envs thrust.make cannot make, pass envs=... (fresh ones)"
