@@ -85,3 +85,12 @@ def test_example_script_runs():
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(EXAMPLE.parents[1]), os.environ.get("PYTHONPATH", "")])},
     )
     assert "steps/s" in result.stdout and "episodes" in result.stdout
+
+
+def test_ppo_trains_on_a_user_env_registered_in_the_native_registry(example):
+    """The README's path: register a native env, make it, hand the ready envs to PPO, evaluate by id."""
+    envs = thrust.make("GridWorld-v0", num_envs=16, seed=0)
+    model = thrust.PPO(envs, total_timesteps=16 * 128, num_steps=128)
+    model.learn()
+    assert model.config.env_id == "GridWorld-v0"
+    assert len(thrust.evaluate(model, num_episodes=4)["episodes"]) == 4

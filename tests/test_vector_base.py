@@ -90,3 +90,10 @@ def test_serial_backend_matches_gymnasium_with_same_step_autoreset():
                 assert not infos["_final_obs"][i]
             np.testing.assert_array_equal(obs[i], ref_obs)
     assert ended > 10
+
+
+@pytest.mark.parametrize("env_id, backend", [("CartPole-v1", "native"), ("CartPole-v1", "serial")])
+def test_make_records_the_env_id(env_id, backend):
+    envs = thrust.make(env_id, num_envs=2, backend=backend)
+    assert envs.env_id == env_id
+    envs.close()

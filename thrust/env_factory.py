@@ -64,7 +64,7 @@ def make(
         if batch_size not in (None, num_envs):
             raise ValueError("the envpool backend runs in sync mode only: leave batch_size unset")
         env = EnvPoolVecEnv(env_id, num_envs, num_threads=num_workers or 0, **env_kwargs)
-        env.initial_seed = seed
+        env.initial_seed, env.env_id = seed, env_id
         return env
     is_atari = env_id.startswith("ALE/")
     if is_atari:
@@ -102,5 +102,5 @@ def make(
         raise ValueError(
             f"unknown backend {backend!r}; choose from 'auto', 'native', 'serial', 'multiprocessing', 'envpool'"
         )
-    env.initial_seed = seed
+    env.initial_seed, env.env_id = seed, env_id
     return env

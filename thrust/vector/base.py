@@ -115,6 +115,7 @@ class VecEnv(gym.vector.VectorEnv):
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
     initial_seed: int | None = None  # used by the first reset() called without a seed (see thrust.make)
+    env_id: str | None = None  # the id thrust.make made these envs from (None: built directly)
 
     def __init__(
         self,
