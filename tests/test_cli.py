@@ -260,3 +260,12 @@ def test_a_diverged_loss_and_a_missing_extra_are_clear_errors_and_close_the_logs
     assert main(["train", "ppo", "--env", "ALE/Pong-v5", "--run-dir", str(tmp_path / "pong")]) == 2
     err = capsys.readouterr().err
     assert "pip install 'thrust-rl[atari]'" in err and "Traceback" not in err
+
+
+def test_help_into_a_closed_pipe_exits_quietly(tmp_path):
+    """`thrust train ppo --help | head -1`: the reader leaves early; no BrokenPipeError traceback."""
+    process = thrust("train", "ppo", "--help", cwd=tmp_path, background=True)
+    process.stdout.close()  # the reader is gone before thrust writes
+    stderr = process.stderr.read()
+    assert process.wait(timeout=120) == 141
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr

@@ -476,3 +476,6 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:  # a second Ctrl-C during training, or Ctrl-C elsewhere
         print(f"thrust {argv[0]}: aborted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `thrust train ppo --help | head`: the reader left; say nothing more
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error when Python flushes
+        return 141
