@@ -138,7 +138,7 @@ def targets(rates: Figures, ratios: Figures) -> list[str]:
         if value is None:
             return f"- {label}: not measured in this run"
         verdict = "met" if value >= target else "MISSED"
-        return f"- {label}: {value:.1f}{unit} (target ≥ {target:g}{unit}: {verdict})"
+        return f"- {label}: {value:.2f}{unit} (target ≥ {target:g}{unit}: {verdict})"
 
     cartpole = rates.get(("CartPole-v1", 4096, "thrust"))
     sync = [(r, env_id) for (env_id, n, system), r in ratios.items() if system == "gymnasium_sync" and n == 64]
