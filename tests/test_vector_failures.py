@@ -134,19 +134,23 @@ def test_envs_with_different_spaces_are_refused():
     assert "env 3 (worker 1)" in str(info.value.__cause__)
 
 
-@pytest.mark.parametrize("in_flight", [False, True], ids=["idle", "mid-step"])
-def test_killed_worker_is_reported_not_waited_for(in_flight):
+@pytest.mark.parametrize("when", ["idle", "idle-exited", "mid-step"])
+def test_killed_worker_is_reported_not_waited_for(when):
+    """Killed between steps (its pipe may or may not be broken yet when the next step is sent: "idle-exited"
+    waits until it is, so the send meets a broken pipe) or while stepping: always a WorkerDiedError."""
     envs = MultiprocessingVecEnv([partial(FailingEnv, delay=0.05)] * 4, num_workers=2)
     pids = [process.pid for process in envs._processes]
     envs.reset(seed=0)
     actions = np.zeros(4, dtype=np.int64)
     with deadline(5), pytest.raises(WorkerDiedError, match="worker 1 .*killed by signal SIGKILL"):
-        if in_flight:
+        if when == "mid-step":
             envs.send(actions)
             os.kill(pids[1], signal.SIGKILL)
             envs.recv()
         else:
             os.kill(pids[1], signal.SIGKILL)
+            if when == "idle-exited":
+                envs._processes[1].join(timeout=3)
             envs.step(actions)
     assert envs.closed and wait_until_gone(pids) == []
 

@@ -342,6 +342,14 @@ class MultiprocessingVecEnv(VecEnv):
             f"{remote_traceback}"
         )
 
+    def _post(self, worker: int, message: bytes) -> None:
+        """Send `message` to worker `worker`; a dead worker's broken pipe is reported as its death."""
+        try:
+            self._connections[worker].send_bytes(message)
+        except OSError:  # BrokenPipeError: the worker is gone; _receive reads its EOF and says how it died
+            self._receive(worker)
+            raise
+
     def _receive_running(self) -> None:
         """Wait for every stepping worker; one at a time, so a Ctrl-C in between loses no answer."""
         while self._running:
@@ -358,8 +366,8 @@ class MultiprocessingVecEnv(VecEnv):
         self._check_open()
         self._receive_running()  # async mode (or after Ctrl-C): finish what is in flight, then reset
         message = pickle.dumps(("reset", seed, options))
-        for conn in self._connections:
-            conn.send_bytes(message)
+        for w in range(self.num_workers):
+            self._post(w, message)
         self._running, self._idle = list(range(self.num_workers)), set()
         self._receive_running()
 
@@ -392,7 +400,7 @@ class MultiprocessingVecEnv(VecEnv):
                 for shared, given in zip(self._action_leaves, user_leaves, strict=True):
                     shared[w * per : (w + 1) * per] = given[k * per : (k + 1) * per]
         for w in workers:
-            self._connections[w].send_bytes(STEP)
+            self._post(w, STEP)
             self._idle.discard(w)
             self._running.append(w)
 
