@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -77,14 +78,23 @@ def random_actions(n: int, batches: int = 64) -> np.ndarray:
     return np.random.default_rng(0).integers(0, 2, size=(batches, n), dtype=np.int64)
 
 
-def thrust_sync(env_fn, n: int, seconds: float, workers: int) -> float:
-    envs = MultiprocessingVecEnv([env_fn] * n, num_workers=workers)
+def lockstep_rate(make_envs: Callable[[], Any], n: int, seconds: float, seed: int | None = 0) -> float:
+    """Steps/s of `step` on all `n` envs at once with random actions; `seed=None` for a reset without one
+    (SB3's VecEnv). The envs are made here and closed afterwards."""
+    envs = make_envs()
     actions = random_actions(n)
-    envs.reset(seed=0)
+    if seed is None:
+        envs.reset()
+    else:
+        envs.reset(seed=seed)
     try:
-        return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
+        return measure(lambda i: envs.step(actions[i % 64]) is not None and n, seconds)
     finally:
         envs.close()
+
+
+def thrust_sync(env_fn, n: int, seconds: float, workers: int) -> float:
+    return lockstep_rate(lambda: MultiprocessingVecEnv([env_fn] * n, num_workers=workers), n, seconds)
 
 
 def thrust_async(env_fn, n: int, seconds: float, workers: int) -> float:
@@ -107,42 +117,23 @@ def thrust_async(env_fn, n: int, seconds: float, workers: int) -> float:
 
 
 def thrust_serial(env_fn, n: int, seconds: float) -> float:
-    envs = SerialVecEnv([env_fn] * n)
-    actions = random_actions(n)
-    envs.reset(seed=0)
-    return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
+    return lockstep_rate(lambda: SerialVecEnv([env_fn] * n), n, seconds)
 
 
 def gymnasium_vector(vector_class, env_fn, n: int, seconds: float) -> float:
-    envs = vector_class([env_fn] * n)
-    actions = random_actions(n)
-    envs.reset(seed=0)
-    try:
-        return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
-    finally:
-        envs.close()
+    return lockstep_rate(lambda: vector_class([env_fn] * n), n, seconds)
 
 
 def sb3_subproc(env_fn, n: int, seconds: float) -> float:
     from stable_baselines3.common.vec_env import SubprocVecEnv
 
-    envs = SubprocVecEnv([env_fn] * n)
-    actions = random_actions(n)
-    envs.reset()
-    try:
-        return measure(lambda i: envs.step(actions[i % 64]) is not None and n, seconds)
-    finally:
-        envs.close()
+    return lockstep_rate(lambda: SubprocVecEnv([env_fn] * n), n, seconds, seed=None)
 
 
 def envpool_cartpole(n: int, seconds: float) -> float:
-    envs = thrust.make("CartPole-v1", num_envs=n, backend="envpool", num_workers=CORES)
-    actions = random_actions(n)
-    envs.reset(seed=0)
-    try:
-        return measure(lambda i: envs.step(actions[i % 64]) and n, seconds)
-    finally:
-        envs.close()
+    return lockstep_rate(
+        lambda: thrust.make("CartPole-v1", num_envs=n, backend="envpool", num_workers=CORES), n, seconds
+    )
 
 
 def busy_steps_per_second(env_fn, seconds: float) -> float:
