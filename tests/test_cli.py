@@ -17,8 +17,8 @@ import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from thrust import checkpoint
+from thrust.algorithms.ppo import PPOConfig
 from thrust.cli import main, resolve_hyperparameters
-from thrust.ppo import PPOConfig
 from thrust.presets import preset
 
 REPO = Path(__file__).resolve().parent.parent
@@ -201,11 +201,11 @@ def test_help_lists_every_option_with_its_default(capsys, monkeypatch):
 
 def test_yaml_config_is_applied_between_preset_and_flags(tmp_path):
     (tmp_path / "hp.yaml").write_text("env_id: Acrobot-v1\nlearning_rate: 0.001\nnum_steps: 8\nhidden_sizes: [32,32]\n")
-    config, _ = resolve_hyperparameters(["--config", str(tmp_path / "hp.yaml")])
+    config, _ = resolve_hyperparameters("ppo", ["--config", str(tmp_path / "hp.yaml")])
     assert (config.env_id, config.learning_rate, config.num_steps, config.hidden_sizes) == (
         "Acrobot-v1", 0.001, 8, (32, 32)
     )
-    assert config.gamma == preset("Acrobot-v1").get("gamma", PPOConfig().gamma)  # the preset under the file
+    assert config.gamma == preset("ppo", "Acrobot-v1").get("gamma", PPOConfig().gamma)  # the preset under the file
 
 
 def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
@@ -232,13 +232,13 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "progress.csv").write_text("global_step\n64\n")
     assert "already holds a run" in error_of("train", "ppo", *TINY, "--run-dir", str(tmp_path / "old"))
-    assert main([]) == 2 and "thrust train ppo" in capsys.readouterr().out
+    assert main([]) == 2 and "algorithms: ppo" in capsys.readouterr().out
 
 
 def test_a_diverged_loss_and_a_missing_extra_are_clear_errors_and_close_the_logs(tmp_path, capsys, monkeypatch):
+    import thrust.algorithms.ppo
     import thrust.cli
     import thrust.env_factory
-    import thrust.ppo
 
     closed = []
     close = thrust.cli.RunLogger.close
@@ -247,7 +247,7 @@ def test_a_diverged_loss_and_a_missing_extra_are_clear_errors_and_close_the_logs
     def diverge(self, *args, **kwargs):
         raise FloatingPointError("the loss is NaN at update 1")
 
-    monkeypatch.setattr(thrust.ppo.PPO, "learn", diverge)
+    monkeypatch.setattr(thrust.algorithms.ppo.PPO, "learn", diverge)
     assert main(["train", "ppo", *TINY, "--run-dir", str(tmp_path / "nan")]) == 2
     err = capsys.readouterr().err
     assert "the loss is NaN" in err and "Traceback" not in err

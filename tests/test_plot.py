@@ -50,11 +50,16 @@ def test_load_curve_skips_iterations_without_finished_episodes(tmp_path):
     assert curve["seconds"][0] <= curve["seconds"][1]
 
 
-def test_labels_come_from_the_config_or_the_folder_name(tmp_path):
+def test_labels_come_from_the_summary_the_config_or_the_folder_name(tmp_path):
     assert run_label(make_run(tmp_path, "Acrobot-v1", 3, [1.0])) == "Acrobot-v1 ppo"
     bare = tmp_path / "Pendulum-v1__ppo__1__20260101-000000"
     bare.mkdir()
     assert run_label(bare) == "Pendulum-v1 ppo"
+    custom = tmp_path / "my-run"  # --run-dir: the summary names the algorithm, whichever it is
+    custom.mkdir()
+    assert run_label(custom) == "my-run"
+    (custom / "summary.json").write_text(json.dumps({"env_id": "Acrobot-v1", "algo": "appo"}))
+    assert run_label(custom) == "Acrobot-v1 appo"
 
 
 def test_plot_of_several_runs_writes_a_png(tmp_path):

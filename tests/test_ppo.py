@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import thrust
+from thrust.algorithms.ppo import PPO, PPOConfig
 from thrust.checkpoint import CheckpointError
-from thrust.ppo import PPO, PPOConfig
 from thrust.vector.base import VecEnv
 from thrust.vector.serial import SerialVecEnv
 
@@ -181,7 +181,7 @@ def test_box_actions_are_clipped_for_the_env_only():
     model.envs.step = lambda actions: (seen.append(actions.copy()), step(actions))[1]
     model.learn(callback=lambda ppo, metrics: False)
     sent = np.concatenate(seen)
-    stored = model.actions.flatten(0, 1).numpy()
+    stored = model.storage.actions.flatten(0, 1).numpy()
     assert np.abs(sent).max() <= 2.0 and np.abs(stored).max() > 2.0
     np.testing.assert_array_equal(sent, np.clip(stored, -2.0, 2.0))
 
@@ -198,7 +198,7 @@ def test_target_kl_stops_epochs_early():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 def test_cuda_matches_shapes_and_learns():
     model = PPO("CartPole-v1", device="cuda", **SHORT).learn()
-    assert model.obs.device.type == "cuda" and model.global_step == SHORT["total_timesteps"]
+    assert model.storage.obs.device.type == "cuda" and model.global_step == SHORT["total_timesteps"]
     assert model.predict(np.zeros((3, 4), np.float32)).shape == (3,)
 
 
@@ -222,7 +222,8 @@ class TinyImageEnv(gymnasium.Env):
 def test_image_observations_train_with_a_shared_nature_cnn():
     envs = SerialVecEnv([TinyImageEnv] * 2)
     model = PPO(envs, env_id="TinyImage", num_steps=8, total_timesteps=32, num_minibatches=2, update_epochs=1)
-    assert model.obs.dtype == torch.uint8 and model.obs.shape == (8, 2, 4, 84, 84)  # frames stored as bytes
+    obs = model.storage.obs
+    assert obs.dtype == torch.uint8 and obs.shape == (8, 2, 4, 84, 84)  # frames stored as bytes
     before = weights(model)
     model.learn()
     assert model.global_step == 32 and model.policy.trunk is not None
@@ -260,7 +261,7 @@ def test_observations_of_any_dtype_train_and_predict(dtype):
     # including the final observations of time-limited episodes.
     model = PPO(random_walks(4, dtype), env_id="RandomWalk", **{**SHORT, "total_timesteps": 2 * 4 * 32})
     model.learn()
-    assert model.obs.dtype == torch.float32 and model.truncations.any()
+    assert model.storage.obs.dtype == torch.float32 and model.storage.truncations.any()
     assert model.predict(np.ones((5, 3), dtype)).shape == (5,)
     assert model.predict(np.ones(3, dtype), deterministic=False).shape == ()
 
@@ -275,20 +276,21 @@ def test_truncated_steps_bootstrap_from_the_value_of_the_final_observation():
         result[4]["final_obs"].copy()))[0]
     model.learn()
 
-    time_limited = (model.truncations & ~model.terminations).numpy()
+    time_limited = (model.storage.truncations & ~model.storage.terminations).numpy()
     # Envs are out of phase: some but not all envs hit the time limit at some step (a wrong row would show).
-    assert any(0 < row.sum() < 4 for row in time_limited) and model.terminations.any()
+    assert any(0 < row.sum() < 4 for row in time_limited) and model.storage.terminations.any()
     with torch.no_grad():
         for t, i in zip(*np.nonzero(time_limited), strict=True):
             final_obs = torch.from_numpy(final_observations[t][i]).float()
-            assert not torch.equal(final_obs, model.obs[t + 1, i] if t + 1 < 32 else model.next_obs[i])
+            assert not torch.equal(final_obs, model.storage.obs[t + 1, i] if t + 1 < 32 else model.storage.next_obs[i])
             expected = rollout_policy.value(final_obs[None])[0]
-            torch.testing.assert_close(model.final_values[t, i], expected, rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(model.storage.final_values[t, i], expected, rtol=1e-6, atol=1e-6)
             # ... and the advantage of that step bootstraps from it, cutting the trace.
-            target = model.rewards[t, i] + 0.9 * model.final_values[t, i] - model.values[t, i]
-            torch.testing.assert_close(model.advantages[t, i], target, rtol=1e-6, atol=1e-6)
-    terminated = model.terminations.numpy()
-    torch.testing.assert_close(model.advantages[terminated], (model.rewards - model.values)[terminated])
+            target = model.storage.rewards[t, i] + 0.9 * model.storage.final_values[t, i] - model.storage.values[t, i]
+            torch.testing.assert_close(model.storage.advantages[t, i], target, rtol=1e-6, atol=1e-6)
+    storage = model.storage
+    terminated = storage.terminations.numpy()
+    torch.testing.assert_close(storage.advantages[terminated], (storage.rewards - storage.values)[terminated])
 
 
 def test_observation_normalization_is_frozen_when_predicting_and_evaluating():
@@ -389,10 +391,10 @@ def test_staging_path_of_accelerators_gives_the_same_run(monkeypatch):
     config = dict(num_steps=32, total_timesteps=3 * 4 * 32, num_minibatches=2, update_epochs=2)
     direct = PPO(random_walks(4), env_id="RandomWalk", **config).learn()
     staged = PPO(random_walks(4), env_id="RandomWalk", **config)
-    staged.pinned = True
+    staged.collector.pinned = True
     staged.learn()
-    assert {"obs", "rewards", "terminations", "truncations", "final_obs", "rows"} <= set(staged.staging)
-    assert staged.staging["final_obs"].shape == (4, 3)  # full size, sliced per step
+    assert {"obs", "rewards", "terminations", "truncations", "final_obs", "rows"} <= set(staged.collector.staging)
+    assert staged.collector.staging["final_obs"].shape == (4, 3)  # full size, sliced per step
     assert all(torch.equal(a, b) for a, b in zip(weights(direct), weights(staged), strict=True))
-    assert torch.equal(direct.final_values, staged.final_values) and staged.truncations.any()
+    assert torch.equal(direct.storage.final_values, staged.storage.final_values) and staged.storage.truncations.any()
     assert np.array_equal(direct.predict(np.ones((9, 3))), staged.predict(np.ones((9, 3))))

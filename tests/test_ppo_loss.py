@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-import thrust.ppo
-from thrust.ppo import PPO, PPOConfig, ppo_loss
+import thrust.algorithms.ppo
+from thrust.algorithms.ppo import PPO, PPOConfig, ppo_loss
 
 # One minibatch of eight samples where every branch is taken: ratios below, inside and above [0.8, 1.2]
 # with positive and negative advantages, and new values inside and outside old value ± 0.2.
@@ -83,15 +83,16 @@ def test_update_feeds_the_loss_the_rollout():
         return ppo_loss(ratio, entropy, new_values, advantages, returns, old_values, config)
 
     model = PPO("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=256, num_minibatches=1, update_epochs=2)
-    original, thrust.ppo.ppo_loss = thrust.ppo.ppo_loss, spy
+    original, thrust.algorithms.ppo.ppo_loss = thrust.algorithms.ppo.ppo_loss, spy
     try:
         model.learn(callback=lambda ppo, metrics: False)
     finally:
-        thrust.ppo.ppo_loss = original
+        thrust.algorithms.ppo.ppo_loss = original
     assert len(calls) == 2  # one minibatch holding the batch, two epochs
     ratio, new_values, advantages, returns, old_values = calls[0]
     torch.testing.assert_close(ratio, torch.ones_like(ratio), rtol=0, atol=1e-5)
-    torch.testing.assert_close(new_values, model.values.flatten(), rtol=1e-5, atol=1e-5)
-    assert torch.equal(advantages, model.advantages.flatten()) and torch.equal(old_values, model.values.flatten())
-    assert torch.equal(returns, (model.advantages + model.values).flatten())
+    torch.testing.assert_close(new_values, model.storage.values.flatten(), rtol=1e-5, atol=1e-5)
+    assert torch.equal(advantages, model.storage.advantages.flatten())
+    assert torch.equal(old_values, model.storage.values.flatten())
+    assert torch.equal(returns, (model.storage.advantages + model.storage.values).flatten())
     assert not np.allclose(calls[1][0].numpy(), 1.0)  # the second epoch sees the updated policy

@@ -5,7 +5,7 @@ import torch
 
 import thrust
 
-ppo = pytest.importorskip("thrust.ppo")
+ppo = pytest.importorskip("thrust.algorithms.ppo")
 
 SHORT = dict(num_steps=32, total_timesteps=4 * 32 * 3, num_minibatches=2, update_epochs=2)
 

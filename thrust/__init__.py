@@ -7,18 +7,24 @@ from typing import TYPE_CHECKING, Any
 from thrust.env_factory import make
 
 if TYPE_CHECKING:
+    from thrust.algorithms import load
+    from thrust.algorithms.ppo import PPO, PPOConfig
     from thrust.evaluation import evaluate
-    from thrust.ppo import PPO, PPOConfig
 
-__all__ = ["PPO", "PPOConfig", "evaluate", "make"]
+__all__ = ["PPO", "PPOConfig", "evaluate", "load", "make"]
 
 
 def __getattr__(name: str) -> Any:
-    """`PPO`, `PPOConfig`, `evaluate` on first use: env-only programs (and env worker processes) never import torch."""
+    """Algorithms, `load` and `evaluate` on first use: env-only programs (and env worker processes) never
+    import torch."""
     if name in ("PPO", "PPOConfig"):
-        from thrust import ppo
+        from thrust.algorithms import ppo
 
         return getattr(ppo, name)
+    if name == "load":
+        from thrust.algorithms import load
+
+        return load
     if name == "evaluate":
         from thrust.evaluation import evaluate
 

@@ -65,9 +65,22 @@ def save(path: str | os.PathLike, kind: str, state: dict[str, Any]) -> Path:
     return path
 
 
+def kind_of(path: str | os.PathLike) -> str:
+    """The kind of the checkpoint at `path` (the algorithm that wrote it); `CheckpointError` for a bad file."""
+    return _read(Path(path))["kind"]
+
+
 def load(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     """Read a checkpoint of `kind` written by `save`; `CheckpointError` for anything else."""
     path = Path(path)
+    payload = _read(path)
+    if payload.get("kind") != kind:
+        raise CheckpointError(f"{str(path)!r} holds a {payload.get('kind')!r} checkpoint, expected {kind!r}")
+    return _from_storable(payload["state"])
+
+
+def _read(path: Path) -> dict[str, Any]:
+    """The validated payload of a checkpoint file, of any kind."""
     if not path.is_file():
         raise CheckpointError(f"no checkpoint file at {str(path)!r}")
     try:
@@ -82,6 +95,4 @@ def load(path: str | os.PathLike, kind: str) -> dict[str, Any]:
     if payload.get("version") != VERSION:
         version = payload.get("version")
         raise CheckpointError(f"{str(path)!r} has checkpoint version {version}; this Thrust reads {VERSION}")
-    if payload.get("kind") != kind:
-        raise CheckpointError(f"{str(path)!r} holds a {payload.get('kind')!r} checkpoint, expected {kind!r}")
-    return _from_storable(payload["state"])
+    return payload

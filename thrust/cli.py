@@ -1,6 +1,7 @@
 """The `thrust` command: train, evaluate, plot, benchmark.
 
-    thrust train ppo --env CartPole-v1 [--option value ...]   train; `thrust train ppo --help` lists every option
+    thrust train ALGO --env ENV_ID [--option value ...]      train with a registered algorithm (listed below);
+                                                              `thrust train ALGO --help` lists every option
     thrust train --resume RUN_DIR                             continue a stopped run in its own folder
     thrust eval RUN_DIR|CHECKPOINT [--episodes N] [--no-deterministic] [--video]
     thrust plot RUN_DIR... [--output FILE]
@@ -29,10 +30,10 @@ from typing import Any, Generic, TypeVar
 
 import tyro
 
+from thrust import algorithms
 from thrust.logger import ProgressDisplay, RunLogger, write_json
 
 CHECKPOINT = "checkpoint.pt"
-ALGORITHMS = ("ppo",)
 
 
 class CLIError(ValueError):
@@ -71,7 +72,7 @@ class TrainArgs(Generic[Config]):
     config: Path | None = None
     """a TOML, YAML or JSON file of hyperparameters, applied over the env's preset and under the flags"""
     run_dir: Path | None = None
-    """the run folder (None: RUNS_DIR/<env>__ppo__<seed>__<date-time>)"""
+    """the run folder (None: RUNS_DIR/<env>__<algo>__<seed>__<date-time>)"""
     runs_dir: Path = Path("runs")
     """where new run folders go"""
 
@@ -193,27 +194,27 @@ def _flag_value(args: list[str], names: tuple[str, ...]) -> str | None:
     return found
 
 
-def resolve_hyperparameters(args: list[str]) -> tuple[Any, list[str]]:
-    """The defaults that `thrust train ppo` shows and starts from: preset, then config file.
+def resolve_hyperparameters(algorithm: str, args: list[str]) -> tuple[Any, list[str]]:
+    """The defaults that `thrust train ALGO` shows and starts from: the preset, then the config file.
 
-    Returns them as a config object, and `args` with `--env` spelled `--env-id` for tyro.
+    Returns them as the algorithm's config object, and `args` with `--env` spelled `--env-id` for tyro.
     """
-    from thrust.ppo import PPOConfig
     from thrust.presets import preset
 
+    config_class = algorithms.get(algorithm).Config
     args = ["--env-id" + arg[5:] if arg == "--env" or arg.startswith("--env=") else arg for arg in args]
     config_path = _flag_value(args, ("--config",))
-    from_file = read_config_file(Path(config_path), PPOConfig) if config_path else {}
-    env_id = _flag_value(args, ("--env-id", "--env_id")) or from_file.get("env_id") or PPOConfig().env_id
-    return PPOConfig(**{**preset(env_id), **from_file, "env_id": env_id}), args
+    from_file = read_config_file(Path(config_path), config_class) if config_path else {}
+    env_id = _flag_value(args, ("--env-id", "--env_id")) or from_file.get("env_id") or config_class().env_id
+    return config_class(**{**preset(algorithm, env_id), **from_file, "env_id": env_id}), args
 
 
 # ---------------------------------------------------------------- train
 
 
-def new_run_dir(runs_dir: Path, env_id: str, seed: int) -> Path:
-    """`runs_dir/<env>__ppo__<seed>__<date-time>`, made unique with a suffix if needed."""
-    stem = f"{env_id.replace('/', '-')}__ppo__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
+def new_run_dir(runs_dir: Path, algorithm: str, env_id: str, seed: int) -> Path:
+    """`runs_dir/<env>__<algorithm>__<seed>__<date-time>`, made unique with a suffix if needed."""
+    stem = f"{env_id.replace('/', '-')}__{algorithm}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
     run_dir, n = runs_dir / stem, 1
     while run_dir.exists():
         n += 1
@@ -223,7 +224,7 @@ def new_run_dir(runs_dir: Path, env_id: str, seed: int) -> Path:
 
 def train_command(args: list[str]) -> int:
     if any(arg == "--resume" or arg.startswith("--resume=") for arg in args):
-        if args and args[0] in ALGORITHMS:
+        if args and args[0] in algorithms.names():
             args = args[1:]
         run_dir = Path(_flag_value(args, ("--resume",)) or "")
         saved = run_dir / "session.json"
@@ -239,43 +240,44 @@ def train_command(args: list[str]) -> int:
         )
         check_session(resume.session)
         return resume_run(resume.resume, resume.session)
-    if not args or args[0] not in ALGORITHMS:
-        raise CLIError(f"choose an algorithm: thrust train {{{','.join(ALGORITHMS)}}} [options] (or --resume RUN_DIR)")
-    from thrust.ppo import PPO, PPOConfig
+    names = algorithms.names()
+    if not args or args[0] not in names:
+        raise CLIError(f"choose an algorithm: thrust train {{{','.join(names)}}} [options] (or --resume RUN_DIR)")
+    name, algorithm = args[0], algorithms.get(args[0])
 
     command = ["train", *args]
-    defaults, args = resolve_hyperparameters(args[1:])
+    defaults, args = resolve_hyperparameters(name, args[1:])
     parsed = _cli(
-        TrainArgs[PPOConfig],
+        TrainArgs[algorithm.Config],
         args,
-        "thrust train ppo",
-        "Train PPO. Defaults shown are the env's preset (and --config's values); flags override them. "
+        f"thrust train {name}",
+        f"Train {name.upper()}. Defaults shown are the env's preset (and --config's values); flags override them. "
         "--env is short for --env-id.",
         default=TrainArgs(hyperparameters=defaults, session=SessionOptions()),
     )
     check_session(parsed.session)
     config = parsed.hyperparameters
-    run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, config.env_id, config.seed)
+    run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, name, config.env_id, config.seed)
     if (run_dir / CHECKPOINT).exists() or (run_dir / "progress.csv").exists():
         raise CLIError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or pick another folder")
-    ppo = PPO(config.env_id, **{k: v for k, v in dataclasses.asdict(config).items() if k != "env_id"})
+    model = algorithm(config.env_id, config=config)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", dataclasses.asdict(ppo.config))
-    return run_session(ppo, run_dir, parsed.session, resume_step=None, argv=command)
+    write_json(run_dir / "config.json", dataclasses.asdict(model.config))
+    return run_session(model, run_dir, parsed.session, resume_step=None, argv=command)
 
 
 def resume_run(run_dir: Path, session: SessionOptions) -> int:
-    from thrust.ppo import PPO
-
     if not run_dir.is_dir():
         raise CLIError(f"{run_dir} is not a folder; --resume takes a run folder made by `thrust train`")
     if not (run_dir / CHECKPOINT).is_file():
         raise CLIError(f"{run_dir} has no {CHECKPOINT}: nothing to resume")
-    ppo = PPO.load(run_dir / CHECKPOINT)
-    if ppo.global_step >= planned_steps(ppo.config):
-        print(f"{run_dir} already finished ({ppo.global_step} steps)")
+    model = algorithms.load(run_dir / CHECKPOINT)
+    if model.global_step >= planned_steps(model.config):
+        print(f"{run_dir} already finished ({model.global_step} steps)")
         return 0
-    return run_session(ppo, run_dir, session, resume_step=ppo.global_step, argv=["train", "--resume", str(run_dir)])
+    return run_session(
+        model, run_dir, session, resume_step=model.global_step, argv=["train", "--resume", str(run_dir)]
+    )
 
 
 def planned_steps(config: Any) -> int:
@@ -312,16 +314,19 @@ def check_session(session: SessionOptions) -> None:
         raise CLIError("--track needs Weights & Biases: pip install wandb")
 
 
-def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str]) -> int:
-    """Train `ppo` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize."""
-    config = ppo.config
+def run_session(
+    model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str]
+) -> int:
+    """Train `model` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize."""
+    config = model.config
     hyperparameters = dataclasses.asdict(config)
     # what a resumed session starts from; --stop-after is this session's alone
     write_json(run_dir / "session.json", {**dataclasses.asdict(session), "stop_after": None})
     wandb_run = start_wandb(run_dir, hyperparameters, session) if session.track else None
     logger = RunLogger(run_dir, hyperparameters, resume_step=resume_step)
     display = ProgressDisplay(
-        f"PPO {config.env_id}", planned_steps(config), ppo.global_step, live=False if session.quiet else None
+        f"{model.name.upper()} {config.env_id}", planned_steps(config), model.global_step,
+        live=False if session.quiet else None, plain_losses=model.progress_metrics,
     )
     display.print(f"{'resuming' if resume_step is not None else 'run folder'}: {run_dir}")
     checkpoint = run_dir / CHECKPOINT
@@ -336,38 +341,38 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
         display.print(f"{name}: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
 
     def save() -> None:
-        ppo.save(checkpoint)
+        model.save(checkpoint)
         logger.flush()
-        state["saved_at"] = ppo.global_step
+        state["saved_at"] = model.global_step
 
-    def callback(ppo: Any, metrics: dict[str, float]) -> bool:
+    def callback(model: Any, metrics: dict[str, float]) -> bool:
         logger.log(metrics)
         display.update(metrics)
         state["iterations"] += 1
-        if ppo.iteration % session.checkpoint_every == 0:
+        if model.iteration % session.checkpoint_every == 0:
             save()
         return not (state["signal"] or state["iterations"] == session.stop_after)
 
     previous_handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
-        ppo.learn(callback=callback)
-        if state["saved_at"] != ppo.global_step:
+        model.learn(callback=callback)
+        if state["saved_at"] != model.global_step:
             save()
     finally:  # also on errors (a NaN loss, a crashed env): restore the handlers, keep the logs readable
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
         display.close()
         logger.close()
-        ppo.close()  # the training envs (worker processes for Gymnasium ids); evaluation makes its own
+        model.close()  # the training envs (worker processes for Gymnasium ids); evaluation makes its own
 
-    finished = ppo.global_step >= planned_steps(config)
+    finished = model.global_step >= planned_steps(config)
     summary: dict[str, Any] = {
         "env_id": config.env_id,
-        "algo": "ppo",
+        "algo": model.name,
         "seed": config.seed,
-        "global_step": ppo.global_step,
+        "global_step": model.global_step,
         "total_timesteps": config.total_timesteps,
-        "iteration": ppo.iteration,
+        "iteration": model.iteration,
         "finished": finished,
         "training_seconds": round(logger.elapsed, 3),
         "last_metrics": display.latest,
@@ -377,7 +382,7 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
     if finished and session.eval_episodes > 0:
         from thrust.evaluation import evaluate
 
-        result = evaluate(ppo, num_episodes=session.eval_episodes)
+        result = evaluate(model, num_episodes=session.eval_episodes)
         summary["evaluation"] = {key: value for key, value in result.items() if key != "episodes"}
         print(
             f"evaluation: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
@@ -396,7 +401,8 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
             print(f"no learning curve: {error}")
     print(f"run folder: {run_dir}")
     if not finished:
-        print(f"stopped at step {ppo.global_step} of {planned_steps(config)}; resume: thrust train --resume {run_dir}")
+        print(f"stopped at step {model.global_step} of {planned_steps(config)}; "
+              f"resume: thrust train --resume {run_dir}")
     return 128 + state["signal"] if state["signal"] else 0  # the shell's convention: 130 after Ctrl-C
 
 
@@ -406,7 +412,6 @@ def run_session(ppo: Any, run_dir: Path, session: SessionOptions, resume_step: i
 def eval_command(args: list[str]) -> int:
     parsed = _cli(EvalArgs, args, "thrust eval", "Evaluate a trained agent, optionally recording a video.")
     from thrust.evaluation import evaluate
-    from thrust.ppo import PPO
 
     path = parsed.path
     checkpoint = path / CHECKPOINT if path.is_dir() else path
@@ -414,21 +419,21 @@ def eval_command(args: list[str]) -> int:
         raise CLIError(f"{checkpoint} does not exist; eval takes a run folder or a checkpoint file")
     if parsed.episodes < 1:
         raise CLIError(f"--episodes must be at least 1, got {parsed.episodes}")
-    ppo = PPO.load(checkpoint, **({} if parsed.device is None else {"device": parsed.device}))
-    ppo.close()  # restored training envs are not needed to evaluate
-    result = evaluate(ppo, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
+    model = algorithms.load(checkpoint, **({} if parsed.device is None else {"device": parsed.device}))
+    model.close()  # restored training envs are not needed to evaluate
+    result = evaluate(model, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
     mode = "deterministic" if parsed.deterministic else "sampled actions"
     print(
-        f"{ppo.config.env_id}: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
+        f"{model.config.env_id}: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
         f"length {result['mean_length']:.1f} ± {result['std_length']:.1f} over {parsed.episodes} episodes ({mode})"
     )
     if parsed.video:
         from thrust.video import record_video
 
-        video = checkpoint.parent / "videos" / f"{checkpoint.stem}-step{ppo.global_step}.mp4"
+        video = checkpoint.parent / "videos" / f"{checkpoint.stem}-step{model.global_step}.mp4"
         frames = record_video(
-            ppo.config.env_id,
-            lambda obs: ppo.predict(obs, deterministic=parsed.deterministic),
+            model.config.env_id,
+            lambda obs: model.predict(obs, deterministic=parsed.deterministic),
             video,
             episodes=parsed.video_episodes,
             seed=parsed.seed,
@@ -463,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run `thrust` with `argv` (default: the process's arguments); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] not in COMMANDS:
-        print(__doc__.strip())
+        print(__doc__.strip() + f"\n\nalgorithms: {', '.join(algorithms.names())}")
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     try:
         return COMMANDS[argv[0]](argv[1:])

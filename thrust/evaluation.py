@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from thrust.env_factory import UnknownEnvError, make
+from thrust.env_factory import UnknownEnvError
 from thrust.vector.base import VecEnv
 
 if TYPE_CHECKING:
-    from thrust.ppo import PPO
+    from thrust.training import Algorithm
 
 
 def evaluate(
-    model: PPO,
+    model: Algorithm,
     num_episodes: int = 100,
     deterministic: bool = True,
     seed: int = 0,
@@ -23,23 +23,22 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run `num_episodes` episodes and summarize their returns and lengths.
 
-    By default fresh envs (`num_envs`, up to 16) are made with `thrust.make` from the model's env id,
-    backend and `env_kwargs`, and closed afterwards. `envs` evaluates on ready envs instead (fresh ones
-    of your own, reset here with `seed`, left open): needed for a model trained on a VecEnv that
-    `thrust.make` cannot make again. Each env plays a fixed quota of episodes, so that short episodes
-    are not over-represented by envs that finish more often. The model's observation normalization
-    stays frozen. Episodes are what `infos["episode"]` reports: for Atari, whole games with their raw
-    scores, although the envs are the training ones (a lost life ends a learning episode, not a game,
-    and FIRE restarts play after it). Returns `mean_return, std_return, mean_length, std_length, episodes` (a list of
-    `(return, length)`).
+    By default fresh envs (`num_envs`, up to 16) are made like the training ones (`model.make_envs`: the
+    model's env id, backend and `env_kwargs`), and closed afterwards. `envs` evaluates on ready envs
+    instead (fresh ones of your own, reset here with `seed`, left open): needed for a model trained on a
+    VecEnv that `thrust.make` cannot make again. Each env plays a fixed quota of episodes, so that short
+    episodes are not over-represented by envs that finish more often. The model's observation
+    normalization stays frozen. Episodes are what `infos["episode"]` reports: for Atari, whole games
+    with their raw scores, although the envs are the training ones (a lost life ends a learning episode,
+    not a game, and FIRE restarts play after it). Returns `mean_return, std_return, mean_length,
+    std_length, episodes` (a list of `(return, length)`).
     """
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
     if envs is None:
-        config = model.config
         num_envs = min(num_episodes, 16) if num_envs is None else num_envs
         try:
-            eval_envs = make(config.env_id, num_envs=num_envs, seed=seed, backend=config.backend, **model.env_kwargs)
+            eval_envs = model.make_envs(num_envs, seed=seed)
         except UnknownEnvError as error:
             raise UnknownEnvError(
                 f"{error}. To evaluate a model trained on envs thrust.make cannot make, pass envs=... (fresh ones)"

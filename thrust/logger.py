@@ -1,9 +1,9 @@
 """What a training run leaves behind and what it shows while it runs.
 
-`RunLogger` writes one run folder's metrics: TensorBoard event files and `progress.csv` (one row per
-iteration, CleanRL's metric names, plus `time/elapsed`, the training seconds since the run began,
-summed over resumed sessions). `ProgressDisplay` shows the run: a rich progress bar and live panel
-on a terminal, plain lines otherwise (pipes, CI), so logs never hold control characters.
+`RunLogger` writes one run folder's metrics, whatever the algorithm: TensorBoard event files and
+`progress.csv` (one row per iteration, CleanRL's metric names, plus `time/elapsed`, the training seconds
+since the run began, summed over resumed sessions). `ProgressDisplay` shows the run: a rich progress bar
+and live panel on a terminal, plain lines otherwise (pipes, CI), so logs never hold control characters.
 `write_json` writes the config and the final summary atomically.
 """
 
@@ -25,18 +25,9 @@ STANDARD_COLUMNS = (
     "charts/episodic_length",
     "charts/learning_rate",
     "charts/SPS",
-    "losses/value_loss",
-    "losses/policy_loss",
-    "losses/entropy",
-    "losses/old_approx_kl",
-    "losses/approx_kl",
-    "losses/clipfrac",
-    "losses/explained_variance",
-    "time/env",
-    "time/inference",
-    "time/learning",
 )
-"""The columns of `progress.csv`, in order; metrics outside this list are appended after them."""
+"""The first columns of `progress.csv`, what every algorithm logs; its own metrics (`losses/...`,
+`time/...`) follow in the order they first appear."""
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -129,11 +120,18 @@ class ProgressDisplay:
     """Shows a run's progress: a rich live panel on a terminal, plain lines when `live` is false.
 
     Plain mode prints at most one line every `interval` seconds (and always the last one), with no
-    control characters, so it is fit for CI logs and pipes.
+    control characters, so it is fit for CI logs and pipes; its line holds the `plain_losses` metrics
+    that the run logs. The live panel shows every `losses/...` metric.
     """
 
     def __init__(
-        self, title: str, total_steps: int, start_step: int = 0, live: bool | None = None, interval: float = 5.0
+        self,
+        title: str,
+        total_steps: int,
+        start_step: int = 0,
+        live: bool | None = None,
+        interval: float = 5.0,
+        plain_losses: tuple[str, ...] = (),
     ):
         self.title = title
         self.total_steps = total_steps
@@ -143,6 +141,7 @@ class ProgressDisplay:
         self.session_start = time.perf_counter()
         self.last_print = -math.inf
         self.latest: dict[str, float] = {}  # the latest value of every metric, kept while episodes are absent
+        self.plain_losses = plain_losses
         self._live = None
         if self.live:
             from rich.console import Console
@@ -188,7 +187,7 @@ class ProgressDisplay:
             f"SPS {m.get('charts/SPS', math.nan):.0f}",
             f"return {m.get('charts/episodic_return', math.nan):.2f}",
             f"length {m.get('charts/episodic_length', math.nan):.1f}",
-            f"approx_kl {m.get('losses/approx_kl', math.nan):.4f}",
+            *(f"{key.removeprefix('losses/')} {m[key]:.4g}" for key in self.plain_losses if key in m),
             f"ETA {_format_seconds(self.eta(step))}",
         ]
         return " | ".join(parts)
@@ -221,12 +220,9 @@ class ProgressDisplay:
             ("SPS", fmt("charts/SPS", ",.0f")),
             ("return", fmt("charts/episodic_return", ".2f")),
             ("length", fmt("charts/episodic_length", ".1f")),
-            ("policy loss", fmt("losses/policy_loss", ".4f")),
-            ("value loss", fmt("losses/value_loss", ".4f")),
-            ("entropy", fmt("losses/entropy", ".4f")),
-            ("approx_kl", fmt("losses/approx_kl", ".5f")),
-            ("clipfrac", fmt("losses/clipfrac", ".3f")),
-            ("expl. var.", fmt("losses/explained_variance", ".3f")),
+            # every algorithm's own losses, as it names them (CleanRL's names: policy_loss, approx_kl, ...)
+            *((key.removeprefix("losses/").replace("_", " "), fmt(key, ".4g")) for key in m
+              if key.startswith("losses/")),
             ("lr", fmt("charts/learning_rate", ".2e")),
         ]
         per_row = max(1, min(4, self._console.width // 25))  # a pair takes 23 columns and 2 of padding

@@ -18,14 +18,19 @@ from thrust.logger import read_progress
 
 
 def run_label(run_dir: Path) -> str:
-    """`<env> <algo>` for a run folder: from its saved config when there is one, else from its name."""
+    """`<env> <algo>` for a run folder: from its `summary.json` (written at the end of each session),
+    else from its `config.json` and the folder's name as `thrust train` makes it, else the folder's name."""
     run_dir = Path(run_dir)
-    config_path = run_dir / "config.json"
+    summary = _read_json(run_dir / "summary.json")
     parts = run_dir.resolve().name.split("__")
-    algo = parts[1] if len(parts) >= 4 else "ppo"
-    if config_path.is_file():
-        return f"{json.loads(config_path.read_text())['env_id']} {algo}"
-    return f"{parts[0]} {algo}" if len(parts) >= 4 else run_dir.name
+    named = len(parts) >= 4
+    env_id = summary.get("env_id") or _read_json(run_dir / "config.json").get("env_id") or (named and parts[0])
+    algo = summary.get("algo") or (named and parts[1])
+    return f"{env_id} {algo}" if env_id and algo else str(env_id or run_dir.name)
+
+
+def _read_json(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {}
 
 
 def load_curve(run_dir: Path, metric: str = "charts/episodic_return") -> dict[str, np.ndarray]:

@@ -1,6 +1,6 @@
-"""Tuned PPO hyperparameters per environment, applied before the user's overrides.
+"""Tuned hyperparameters per (algorithm, environment), applied before the user's overrides.
 
-Fields left out keep `PPOConfig`'s defaults (CleanRL's). Tuned on the 2-core CPU of BENCHMARKS.md
+Fields left out keep the algorithm config's defaults (CleanRL's). Tuned on the 2-core CPU of BENCHMARKS.md
 for wall-clock time to solve, with the fixed seeds of the learning tests; see each entry's comment.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-PRESETS: dict[str, dict[str, Any]] = {
+PPO_PRESETS: dict[str, dict[str, Any]] = {
     # Solves (mean of the last 20 episodes >= 475) in 80-100K steps, 1.6-2.0 s on 2 shared cores (seeds 1-5).
     # Tuned for wall-clock, not steps: one full-batch gradient step costs about the same for 1024 samples as
     # for 256, so a large batch, one minibatch, a high learning rate and a shared trunk (half the network
@@ -56,6 +56,10 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-def preset(env_id: str) -> dict[str, Any]:
-    """The tuned hyperparameters for `env_id` (a copy), or `{}` when there are none."""
-    return dict(PRESETS.get(env_id, {}))
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {"ppo": PPO_PRESETS}
+"""algorithm name → env id → hyperparameters"""
+
+
+def preset(algorithm: str, env_id: str) -> dict[str, Any]:
+    """The tuned hyperparameters of `algorithm` for `env_id` (a copy), or `{}` when there are none."""
+    return dict(PRESETS.get(algorithm, {}).get(env_id, {}))

@@ -1,0 +1,185 @@
+"""Proximal Policy Optimization (Schulman et al. 2017), top to bottom.
+
+The order is CleanRL's: configuration → (environments, agent, rollout: the shared parts) →
+advantages → update → log. Every detail of `shared/ppo-details.md` that applies to feed-forward
+policies is marked "(detail N)", here or in the shared part that does it: `thrust.training` (set-up,
+seeding, learning-rate annealing, gradient clipping, checkpoints), `thrust.collector` (the rollout,
+truncation bootstrapping, normalization) and `thrust.policies` (networks, initialization).
+
+    model = thrust.PPO("CartPole-v1", seed=1)
+    model.learn()
+    actions = model.predict(observations)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from thrust.advantage import gae
+from thrust.training import Algorithm, TrainConfig, check_in_unit_interval, check_positive
+
+# ---------------------------------------------------------------------------------------------------
+# Configuration: PPO's own fields; the shared ones (env, seed, batch, learning rate, networks, ...)
+# are `TrainConfig`'s.
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PPOConfig(TrainConfig):
+    """Every PPO hyperparameter. Defaults are CleanRL's ppo.py; `thrust.presets` tunes them per env."""
+
+    gae_lambda: float = 0.95
+    """λ of generalized advantage estimation"""
+    num_minibatches: int = 4
+    """minibatches per epoch; must divide the batch"""
+    update_epochs: int = 4
+    """passes over each batch"""
+    norm_adv: bool = True
+    """normalize advantages per minibatch"""
+    clip_coef: float = 0.2
+    """surrogate clipping coefficient"""
+    clip_vloss: bool = True
+    """clip the value loss around the rollout's values"""
+    target_kl: float | None = None
+    """stop the epochs of an update early once the approximate KL exceeds this (None: never)"""
+
+    @property
+    def minibatch_size(self) -> int:
+        """Samples per gradient step: batch_size / num_minibatches."""
+        return self.batch_size // self.num_minibatches
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the first inconsistent field."""
+        super().validate()
+        for name in ("num_minibatches", "update_epochs"):
+            check_positive(self, name)
+        check_in_unit_interval(self, "gae_lambda")
+        if not self.clip_coef >= 0:
+            raise ValueError(f"clip_coef must be >= 0, got {self.clip_coef!r}")
+        if self.target_kl is not None and not self.target_kl > 0:
+            raise ValueError(f"target_kl must be positive or None, got {self.target_kl!r}")
+        if self.batch_size % self.num_minibatches:
+            raise ValueError(
+                f"num_minibatches={self.num_minibatches} must divide the batch size "
+                f"num_envs × num_steps = {self.batch_size}"
+            )
+
+
+# ---------------------------------------------------------------------------------------------------
+# The loss
+# ---------------------------------------------------------------------------------------------------
+
+
+def ppo_loss(
+    ratio: torch.Tensor,
+    entropy: torch.Tensor,
+    new_values: torch.Tensor,
+    advantages: torch.Tensor,
+    returns: torch.Tensor,
+    old_values: torch.Tensor,
+    config: PPOConfig,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The loss of one minibatch: `(loss, policy_loss, value_loss, entropy_loss)`.
+
+    `ratio` is π_new(a|s) / π_old(a|s) of the rollout's actions, `entropy` and `new_values` come from
+    the current policy; `advantages`, `returns` and `old_values` from the rollout.
+    """
+    if config.norm_adv:  # per minibatch (detail 7)
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+
+    # Clipped surrogate objective, the pessimistic bound (detail 8).
+    policy_loss = torch.max(
+        -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
+    ).mean()
+
+    # Value loss, clipped around the rollout's values (detail 9).
+    if config.clip_vloss:
+        unclipped = (new_values - returns).square()
+        clipped_values = old_values + (new_values - old_values).clamp(-config.clip_coef, config.clip_coef)
+        value_loss = 0.5 * torch.max(unclipped, (clipped_values - returns).square()).mean()
+    else:
+        value_loss = 0.5 * (new_values - returns).square().mean()
+
+    # One loss (detail 10).
+    entropy_loss = entropy.mean()
+    loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
+    return loss, policy_loss, value_loss, entropy_loss
+
+
+# ---------------------------------------------------------------------------------------------------
+# The algorithm: what PPO does with a filled rollout
+# ---------------------------------------------------------------------------------------------------
+
+
+class PPO(Algorithm):
+    """PPO agent: `learn`, `predict`, `save`, `PPO.load`, `close` (or use it as a context manager).
+
+    `env` is an env id (made with `thrust.make`: `config.num_envs` copies, with `env_kwargs`, at the
+    first `learn`) or a ready Thrust `VecEnv` (stepped in lockstep: `batch_size == num_envs`).
+    Hyperparameters are `PPOConfig` fields; the env's preset is applied first, then these.
+    """
+
+    name = "ppo"
+    Config = PPOConfig
+    progress_metrics = ("losses/approx_kl",)
+    config: PPOConfig
+
+    def update(self) -> dict[str, float]:
+        """GAE advantages, then epochs of clipped-surrogate minibatch steps; returns the losses."""
+        config, policy, storage = self.config, self.policy, self.storage
+
+        # ---- Advantages (detail 5): GAE(λ), bootstrapped from V(next obs); returns = advantages + values ----
+        with torch.no_grad():
+            next_values = policy.value(storage.next_obs)
+        gae(storage.rewards, storage.values, storage.terminations, storage.truncations, storage.final_values,
+            next_values, config.gamma, config.gae_lambda, out=storage.advantages)
+        returns = storage.advantages + storage.values
+
+        # ---- Update: epochs × shuffled minibatches (detail 6) ----
+        b_obs = storage.obs.flatten(0, 1)
+        b_actions = storage.actions.flatten(0, 1)
+        b_logprobs = storage.logprobs.flatten()
+        b_advantages = storage.advantages.flatten()
+        b_returns = returns.flatten()
+        b_values = storage.values.flatten()
+        clipfrac_sum = torch.zeros((), device=self.device)
+        num_gradient_steps = 0
+        for epoch in range(config.update_epochs):
+            # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
+            order = torch.randperm(config.batch_size, generator=self.generator, device=self.device) \
+                if config.num_minibatches > 1 else slice(None)
+            for minibatch, start in enumerate(range(0, config.batch_size, config.minibatch_size)):
+                index = order[start:start + config.minibatch_size] if config.num_minibatches > 1 else order
+                new_logprob, entropy, new_value = policy.evaluate(b_obs[index], b_actions[index])
+                logratio = new_logprob - b_logprobs[index]
+                ratio = logratio.exp()
+                with torch.no_grad():
+                    # Debug metrics (detail 12): the old KL estimator and the unbiased (r − 1) − log r one.
+                    old_approx_kl = (-logratio).mean()
+                    approx_kl = ((ratio - 1) - logratio).mean()
+                    clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+
+                loss, policy_loss, value_loss, entropy_loss = ppo_loss(
+                    ratio, entropy, new_value, b_advantages[index], b_returns[index], b_values[index], config
+                )
+                self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
+                num_gradient_steps += 1
+            self.check_losses()
+            if config.target_kl is not None and approx_kl.item() > config.target_kl:  # (detail 34)
+                break
+
+        # ---- Log ----
+        y_pred, y_true = b_values, b_returns
+        var_y = y_true.var()
+        explained_var = (1 - (y_true - y_pred).var() / var_y).item() if var_y > 0 else float("nan")
+        return {
+            "losses/value_loss": value_loss.item(),
+            "losses/policy_loss": policy_loss.item(),
+            "losses/entropy": entropy_loss.item(),
+            "losses/old_approx_kl": old_approx_kl.item(),
+            "losses/approx_kl": approx_kl.item(),
+            "losses/clipfrac": (clipfrac_sum / num_gradient_steps).item(),
+            "losses/explained_variance": explained_var,
+        }

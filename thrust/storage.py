@@ -1,0 +1,89 @@
+"""Rollout storage: the `[T, N, ...]` tensors of one rollout, allocated once on the learner's device.
+
+Row `t` of every tensor is what happened at step `t` of each of the `N` envs (or agent rows). The
+collector writes into the rows in place; algorithms read them flattened to `[T·N, ...]` for their
+updates. Nothing here allocates after construction.
+
+What varies between algorithms has its room here:
+- several value heads (extrinsic and intrinsic returns): `head_values`, `head_rewards`,
+  `head_final_values` and `head_advantages` are `[H, T, N]`; `values`, `rewards`, `final_values` and
+  `advantages` are head 0, each a contiguous `[T, N]` view;
+- recurrent policies: `initial_state`, the core's state per env at the start of the segment;
+- absent rows (agents not yet spawned or already done): `row_masks`, true where a row counts.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+
+def observation_dtype(observation_space: gym.Space, normalized: bool) -> torch.dtype:
+    """How observations are stored: raw bytes for uint8 images fed unnormalized, float32 otherwise."""
+    frames = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 3 \
+        and observation_space.dtype == np.uint8
+    return torch.uint8 if frames and not normalized else torch.float32
+
+
+class RolloutStorage:
+    """Preallocated rollout tensors for `num_steps` steps of `num_envs` rows.
+
+    `obs[t]` is the observation acted on at step `t`; `next_obs` the one after the last step (where the
+    next rollout starts, and what the advantages bootstrap from). Actions are float32 for `Box`
+    spaces and int64 otherwise, in the space's shape.
+    """
+
+    def __init__(
+        self,
+        num_steps: int,
+        num_envs: int,
+        observation_space: gym.Space,
+        action_space: gym.Space,
+        device: torch.device,
+        obs_dtype: torch.dtype = torch.float32,
+        value_heads: int = 1,
+        recurrent_state_shape: tuple[int, ...] | None = None,
+        row_masks: bool = False,
+    ) -> None:
+        if value_heads < 1:
+            raise ValueError(f"value_heads must be >= 1, got {value_heads}")
+        T, N, H = num_steps, num_envs, value_heads
+        self.num_steps, self.num_envs, self.value_heads, self.device = T, N, H, device
+        action_dtype = torch.float32 if isinstance(action_space, gym.spaces.Box) else torch.int64
+        self.obs = torch.zeros((T, N, *observation_space.shape), dtype=obs_dtype, device=device)
+        self.actions = torch.zeros((T, N, *action_space.shape), dtype=action_dtype, device=device)
+        self.logprobs = torch.zeros((T, N), device=device)
+        self.head_values = torch.zeros((H, T, N), device=device)
+        self.head_rewards = torch.zeros((H, T, N), device=device)
+        self.terminations = torch.zeros((T, N), dtype=torch.bool, device=device)
+        self.truncations = torch.zeros((T, N), dtype=torch.bool, device=device)
+        self.head_final_values = torch.zeros((H, T, N), device=device)
+        self.head_advantages = torch.zeros((H, T, N), device=device)
+        self.next_obs = torch.zeros((N, *observation_space.shape), dtype=obs_dtype, device=device)
+        self.initial_state = (
+            None if recurrent_state_shape is None
+            else torch.zeros((N, *recurrent_state_shape), device=device)
+        )
+        self.row_masks = torch.ones((T, N), dtype=torch.bool, device=device) if row_masks else None
+
+    # Head 0, the extrinsic return: what a single-head algorithm reads and writes.
+    @property
+    def values(self) -> torch.Tensor:
+        """V(obs[t]) of head 0, `[T, N]`."""
+        return self.head_values[0]
+
+    @property
+    def rewards(self) -> torch.Tensor:
+        """The env's rewards (scaled when reward scaling is on), `[T, N]`."""
+        return self.head_rewards[0]
+
+    @property
+    def final_values(self) -> torch.Tensor:
+        """V(final observation) of head 0 where `truncations & ~terminations`, `[T, N]` (else unused)."""
+        return self.head_final_values[0]
+
+    @property
+    def advantages(self) -> torch.Tensor:
+        """Head 0's advantages, written by the algorithm, `[T, N]`."""
+        return self.head_advantages[0]

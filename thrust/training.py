@@ -1,0 +1,565 @@
+"""The training loop every algorithm shares: configuration, set-up, iterations, checkpoints, resume.
+
+An algorithm subclasses `Algorithm`, names itself (`name`, also its checkpoint kind and its CLI
+name), declares its config (a `TrainConfig` subclass holding only its own fields) and implements
+`update()`: what it does with a filled rollout storage. Everything else is here, once:
+
+- set-up: process-wide torch settings, seeding (PPO detail 37), the envs (made lazily, detail 1),
+  the actor-critic, observation normalization and reward scaling, Adam (detail 3), rollout storage,
+  the collector;
+- `learn`: iterations of learning-rate schedule (detail 4) → rollout → `update()` → metrics →
+  callback; gradient steps with global-norm clipping (detail 11) that never apply a non-finite loss;
+- `predict`, `save` / `load` of everything generic (config, env identity, networks, optimizer,
+  normalizers, every RNG state, env state, counters) for an exact resume, plus what an algorithm
+  adds through `extra_state` / `load_extra_state`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import os
+import random
+import time
+import warnings
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+
+from thrust import checkpoint
+from thrust.collector import Collector, RolloutStatistics
+from thrust.env_factory import make
+from thrust.normalize import ObservationNormalizer, RewardScaler
+from thrust.policies import ActorCritic
+from thrust.presets import preset
+from thrust.storage import RolloutStorage, observation_dtype
+from thrust.vector.base import VecEnv
+
+BACKENDS = ("auto", "native", "serial", "multiprocessing", "envpool")  # what thrust.make accepts
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters every algorithm has. Defaults are CleanRL's ppo.py; `thrust.presets` tunes them per env."""
+
+    env_id: str = "CartPole-v1"
+    """environment id: a native Thrust env or any Gymnasium id"""
+    seed: int = 1
+    """seed of every random source: Python, NumPy, torch, the environments"""
+    total_timesteps: int = 500_000
+    """env steps to train for; also fixes the learning-rate schedule"""
+    device: str = "cpu"
+    """torch device of the networks, the rollout storage and the update ("cpu", "cuda", "cuda:1")"""
+    backend: str = "auto"
+    """env backend: "auto", "native", "serial", "multiprocessing" or "envpool" (see thrust.make)"""
+    num_envs: int = 4
+    """environments stepped in parallel"""
+    num_workers: int | None = None
+    """worker processes (multiprocessing) or threads (envpool); None: thrust.make's default"""
+    num_steps: int = 128
+    """steps per env per rollout; a batch is num_envs × num_steps"""
+    learning_rate: float = 2.5e-4
+    """Adam learning rate"""
+    anneal_lr: bool = True
+    """decay the learning rate linearly to 0 over total_timesteps"""
+    gamma: float = 0.99
+    """discount factor"""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient"""
+    vf_coef: float = 0.5
+    """value loss coefficient"""
+    max_grad_norm: float = 0.5
+    """global gradient-norm clipping threshold"""
+    normalize_obs: bool = False
+    """normalize observations by running mean and std, clipped to ±10 (saved with the model)"""
+    normalize_reward: bool = False
+    """scale rewards by the running std of the discounted return, clipped to ±10"""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """hidden layer sizes of the actor and critic MLPs"""
+    shared_trunk: bool = False
+    """one MLP trunk for actor and critic instead of two networks (image observations always share)"""
+    log_std_init: float = 0.0
+    """initial log standard deviation of Gaussian policies (Box actions)"""
+    torch_deterministic: bool = True
+    """deterministic cuDNN algorithms"""
+    num_threads: int = 1
+    """torch CPU threads, set process-wide (0: leave torch's default); one is fastest for small networks"""
+
+    @property
+    def batch_size(self) -> int:
+        """Env steps per iteration: num_envs × num_steps."""
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        """Whole iterations in total_timesteps (a remainder smaller than a batch is not run)."""
+        return self.total_timesteps // self.batch_size
+
+    def validate(self) -> None:
+        """Raise `ValueError` naming the first inconsistent field."""
+        for name in ("total_timesteps", "num_envs", "num_steps", "learning_rate"):
+            check_positive(self, name)
+        check_in_unit_interval(self, "gamma")
+        for name in ("ent_coef", "vf_coef", "max_grad_norm", "num_threads"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        if self.num_iterations < 1:
+            raise ValueError(
+                f"total_timesteps={self.total_timesteps} is less than one batch "
+                f"(num_envs × num_steps = {self.batch_size})"
+            )
+        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
+            raise ValueError(f"hidden_sizes must be positive layer sizes, got {self.hidden_sizes!r}")
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {self.backend!r}")
+        if self.num_workers is not None:
+            if not (isinstance(self.num_workers, int) and self.num_workers >= 1):
+                raise ValueError(f"num_workers must be a positive number or None, got {self.num_workers!r}")
+            if self.backend in ("native", "serial"):
+                raise ValueError(
+                    f"num_workers needs backend 'multiprocessing', 'envpool' or 'auto', not {self.backend!r}"
+                )
+        try:
+            device = torch.device(self.device)
+        except RuntimeError as error:
+            raise ValueError(f"device {self.device!r} is not a torch device: {error}") from error
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available on this machine")
+
+
+def check_positive(config: TrainConfig, name: str) -> None:
+    """`ValueError` unless field `name` is a finite number > 0."""
+    value = getattr(config, name)
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def check_in_unit_interval(config: TrainConfig, name: str) -> None:
+    """`ValueError` unless field `name` lies in [0, 1]."""
+    if not 0.0 <= getattr(config, name) <= 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {getattr(config, name)!r}")
+
+
+def make_config(
+    config_class: type[TrainConfig], algorithm: str, env_id: str, overrides: dict[str, Any],
+    base: dict[str, Any] | None = None,
+) -> Any:
+    """A validated `config_class` from `base` (default: the preset of `algorithm` on `env_id`), then
+    `overrides`; unknown names → `ValueError` with the close matches."""
+    names = {field.name for field in dataclasses.fields(config_class)}
+    for name in overrides:
+        if name not in names:
+            close = difflib.get_close_matches(name, sorted(names), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise ValueError(f"unknown {algorithm.upper()} hyperparameter {name!r}{hint}")
+    values = {**(preset(algorithm, env_id) if base is None else base), **overrides, "env_id": env_id}
+    if "hidden_sizes" in values:
+        values["hidden_sizes"] = tuple(values["hidden_sizes"])
+    config = config_class(**values)
+    config.validate()
+    return config
+
+
+Callback = Callable[["Algorithm", dict[str, float]], "bool | None"]
+
+
+class Algorithm:
+    """An agent: `learn`, `predict`, `save`, `load`, `close` (or use it as a context manager).
+
+    `env` is an env id (made with `thrust.make`: `config.num_envs` copies, with `env_kwargs`, at the
+    first `learn`) or a ready Thrust `VecEnv` (stepped in lockstep: `batch_size == num_envs`).
+    Hyperparameters are fields of the algorithm's config; the env's preset is applied first, then
+    these. `config=` gives a complete config instead (as `load` and the CLI build it), used as is.
+
+    Constructing a model, `learn` and `load` set process-wide torch state: the intra-op thread count
+    (`config.num_threads`, unless 0) and flushing of denormal floats to zero.
+    """
+
+    name: ClassVar[str]
+    """the registry name: `thrust train NAME`, the checkpoint kind, the run folder's algorithm part"""
+    Config: ClassVar[type[TrainConfig]]
+    progress_metrics: ClassVar[tuple[str, ...]] = ()
+    """metrics shown in the plain progress line (`thrust train --quiet`) beside step, SPS and return"""
+
+    def __init__(
+        self,
+        env: str | VecEnv = "CartPole-v1",
+        seed: int = 1,
+        device: str = "cpu",
+        env_kwargs: dict[str, Any] | None = None,
+        config: TrainConfig | None = None,
+        **hyperparameters: Any,
+    ) -> None:
+        envs = None if isinstance(env, str) else env
+        if envs is not None:
+            check_envs(envs, self.name)
+        if config is None:
+            if envs is None:
+                env_id = env
+            else:
+                env_id = hyperparameters.pop("env_id", None) or env_id_of(envs)
+                hyperparameters["num_envs"] = envs.num_envs
+            config = make_config(self.Config, self.name, env_id, {**hyperparameters, "seed": seed, "device": device})
+        elif hyperparameters:
+            raise ValueError(f"pass either config= or hyperparameters, not both (got {sorted(hyperparameters)})")
+        else:
+            config.validate()
+            if envs is not None and envs.num_envs != config.num_envs:
+                raise ValueError(f"config.num_envs={config.num_envs} but the VecEnv has {envs.num_envs} envs")
+        self._setup(config, envs, env_kwargs or {})
+
+    def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
+        self.config = config
+        self.env_kwargs = dict(env_kwargs)
+        self.device = torch.device(config.device)
+        self._apply_torch_settings()  # before initializing weights: results depend on the thread count
+        # Seeding (detail 37): every global source once; the rollout and the minibatch shuffles draw
+        # from the agent's own generator, so nothing else in the process can change a run.
+        random.seed(config.seed)
+        np.random.seed(config.seed)  # noqa: NPY002 (the legacy global RNG, for user code that uses it)
+        torch.manual_seed(config.seed)
+        torch.backends.cudnn.deterministic = config.torch_deterministic
+        self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        self.predict_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
+
+        # Environments (detail 1): one vectorized set, never reset between iterations. Made at the first
+        # `learn` (predicting and evaluating never need them, and a Gymnasium id means worker processes);
+        # until then a one-env probe, in this process, tells the spaces.
+        self._envs, self.owns_envs = envs, envs is None
+        if envs is None:
+            probe = self.make_envs(1, backend="serial" if config.backend == "multiprocessing" else config.backend)
+            self.observation_space, self.action_space = probe.single_observation_space, probe.single_action_space
+            probe.close()
+        else:
+            self.observation_space, self.action_space = envs.single_observation_space, envs.single_action_space
+
+        # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
+        self.policy = ActorCritic(
+            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init
+        ).to(self.device)
+        self.obs_normalizer = (
+            ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
+        )
+        self.reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
+        # Adam with eps=1e-5 (detail 3); fused: one kernel for all parameters instead of one per tensor.
+        self.parameters = list(self.policy.parameters())
+        self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5, fused=True)
+        # On an accelerator a host check of every loss would stall once per gradient step: there the
+        # check stays on the device (see `gradient_step`) and the host reads it once per `check_losses`.
+        self.loss_check_on_device = self.device.type != "cpu"
+        self.grad_scaler = torch.amp.GradScaler(self.device.type, init_scale=1.0, growth_interval=2**30)
+        self.pending_losses: list[tuple[torch.Tensor, int]] = []
+
+        # Rollout storage [T, N, ...] on the learner's device. Observations are stored as the networks
+        # see them: float32 (whatever the env's dtype), or raw bytes for uint8 frames.
+        self.storage = RolloutStorage(
+            config.num_steps, config.num_envs, self.observation_space, self.action_space, self.device,
+            observation_dtype(self.observation_space, normalized=config.normalize_obs),
+        )
+        self.collector = Collector(
+            self.policy, self.storage, self.action_space, self.generator, self.obs_normalizer, self.reward_scaler
+        )
+
+        self.global_step = 0
+        self.iteration = 0
+        self.started = False  # environments reset (seeded) at the first learn()
+        self.recent_returns: deque[float] = deque(maxlen=100)
+        self.recent_lengths: deque[int] = deque(maxlen=100)
+
+    def _apply_torch_settings(self) -> None:
+        """Process-wide torch settings this model trains with (another model may have changed them)."""
+        if self.config.num_threads > 0:
+            torch.set_num_threads(self.config.num_threads)
+        # Denormal floats (e.g. in Adam's moments) can slow CPU math many times over; flush them to 0.
+        torch.set_flush_denormal(True)
+
+    # -- environments --------------------------------------------------------------------------------
+
+    def make_envs(
+        self, num_envs: int, seed: int | None = None, backend: str | None = None, num_workers: int | None = None
+    ) -> VecEnv:
+        """Fresh envs of the model's env: `thrust.make` with its env id, kwargs and (default) backend."""
+        backend = self.config.backend if backend is None else backend
+        return make(self.config.env_id, num_envs=num_envs, seed=seed, backend=backend, num_workers=num_workers,
+                    **self.env_kwargs)
+
+    @property
+    def envs(self) -> VecEnv:
+        """The training envs: the VecEnv given, or `config.num_envs` copies made by `thrust.make` at first use."""
+        if self._envs is None:
+            config = self.config
+            self._envs = self.make_envs(config.num_envs, seed=config.seed, num_workers=config.num_workers)
+        return self._envs
+
+    def close(self) -> None:
+        """Close the envs this model made (a VecEnv passed in is the caller's to close).
+
+        A later `learn` makes new envs, reset with the seed `config.seed + global_step`.
+        """
+        if self._envs is not None and self.owns_envs:
+            self._envs.close()
+            self._envs, self.started = None, False
+
+    def __enter__(self) -> Algorithm:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- learning --------------------------------------------------------------------------------------
+
+    def learn(self, total_timesteps: int | None = None, callback: Callback | None = None) -> Algorithm:
+        """Train until `global_step` reaches `total_timesteps` (default: `config.total_timesteps`).
+
+        `total_timesteps`, when given, replaces `config.total_timesteps`, which fixes the learning-rate
+        schedule. After every iteration `callback(self, metrics)` runs; returning `False` stops
+        training there, in a state that `save` and a later `learn` continue exactly.
+        """
+        config = self.config
+        if total_timesteps is not None:
+            dataclasses.replace(config, total_timesteps=total_timesteps).validate()
+            config.total_timesteps = total_timesteps
+        self._apply_torch_settings()
+        envs = self.envs
+        if not self.started:
+            if self.global_step > 0:
+                warnings.warn(
+                    f"continuing at global step {self.global_step} on envs reset rather than restored (checkpoints "
+                    f"hold the env state of native envs only; close() drops it): the reset is seeded with "
+                    f"seed + global_step = {config.seed + self.global_step}, so this run is not the uninterrupted one",
+                    stacklevel=2,
+                )
+                if self.reward_scaler is not None:  # the discounted returns restart with the episodes
+                    self.reward_scaler.discounted_returns.zero_()
+            # A run that continues without its envs' state takes fresh episodes, not the opening ones again.
+            self.collector.reset(envs, seed=config.seed + self.global_step)
+            self.started = True
+
+        start_time, start_step = time.perf_counter(), self.global_step
+        while self.iteration < config.num_iterations:
+            self.iteration += 1
+            metrics = self._iterate(start_time, start_step)
+            if callback is not None and callback(self, metrics) is False:
+                break
+        return self
+
+    def _iterate(self, start_time: float, start_step: int) -> dict[str, float]:
+        """One iteration: learning rate, rollout, the algorithm's update; returns the iteration's metrics."""
+        config = self.config
+        # Linear learning-rate annealing to 0 (detail 4).
+        fraction = 1.0 - (self.iteration - 1.0) / config.num_iterations if config.anneal_lr else 1.0
+        learning_rate = fraction * config.learning_rate
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate
+
+        rollout: RolloutStatistics = self.collector.collect(self.envs)
+        self.global_step += config.batch_size
+        self.recent_returns.extend(rollout.episode_returns)
+        self.recent_lengths.extend(rollout.episode_lengths)
+
+        tick = time.perf_counter()
+        update_metrics = self.update()
+        learning_time = time.perf_counter() - tick
+        metrics = {
+            "global_step": float(self.global_step),
+            "charts/learning_rate": learning_rate,
+            "charts/SPS": (self.global_step - start_step) / (time.perf_counter() - start_time),
+            **update_metrics,
+            "time/env": rollout.env_time,
+            "time/inference": rollout.inference_time,
+            "time/learning": learning_time,
+        }
+        if rollout.episode_returns:
+            metrics["charts/episodic_return"] = float(np.mean(rollout.episode_returns))
+            metrics["charts/episodic_length"] = float(np.mean(rollout.episode_lengths))
+        return metrics
+
+    def update(self) -> dict[str, float]:
+        """The algorithm's own step: learn from the filled `self.storage`; returns its metrics (`losses/...`)."""
+        raise NotImplementedError
+
+    def gradient_step(self, loss: torch.Tensor, where: str) -> None:
+        """One optimizer step on `loss` with global-norm clipping (detail 11), never applying a non-finite loss.
+
+        On the CPU the host checks the loss first, which is free there. On an accelerator that check would
+        stall once per step, so the loss goes through a `torch.amp.GradScaler` at scale 1 (exact: it
+        multiplies by one), which skips the step on the device when the gradients are not finite; the
+        loss is kept, with `where` (e.g. "epoch 1, minibatch 2"), for `check_losses`.
+        """
+        if not self.loss_check_on_device and not torch.isfinite(loss):
+            raise self._loss_error(loss.item(), where)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.loss_check_on_device:
+            self.grad_scaler.scale(loss).backward()
+            self.grad_scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
+            self.grad_scaler.step(self.optimizer)
+            self.grad_scaler.update()
+            self.pending_losses.append((loss.detach(), where))
+        else:
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
+            self.optimizer.step()
+
+    def check_losses(self) -> None:
+        """Raise for the first non-finite loss kept by `gradient_step` since the last check (one host sync)."""
+        if not self.pending_losses:
+            return
+        losses = torch.stack([loss for loss, _ in self.pending_losses])
+        finite = losses.isfinite()
+        if not finite.all():
+            first = int(finite.logical_not().nonzero()[0])
+            loss, where = self.pending_losses[first]
+            self.pending_losses.clear()
+            raise self._loss_error(loss.item(), where)
+        self.pending_losses.clear()
+
+    def _loss_error(self, loss: float, where: str) -> FloatingPointError:
+        return FloatingPointError(
+            f"{self.name.upper()} loss is {loss} at update {self.iteration} ({where}, global step "
+            f"{self.global_step}); training stopped before applying it. Check the environment's "
+            f"rewards/observations or lower learning_rate."
+        )
+
+    # -- using the model -------------------------------------------------------------------------------
+
+    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Actions for a batch of raw observations `[B, ...]` (or one observation), as the env takes them.
+
+        Applies the model's observation normalization, frozen; Box actions are clipped to the bounds.
+        Stochastic actions draw from a generator of their own, so predicting never changes training.
+        """
+        obs = np.asarray(obs)
+        single = obs.shape == self.observation_space.shape
+        batch = obs[None] if single else obs
+        observed = self.collector.observe(np.ascontiguousarray(batch), update_statistics=False, name="predict")
+        if deterministic:
+            action = self.policy.deterministic_action(observed)
+        else:
+            action = self.policy.act(observed, self.predict_generator)[0]
+        action = self.collector.env_actions(action)
+        return action[0] if single else action
+
+    # -- saving and loading ----------------------------------------------------------------------------
+
+    def extra_state(self) -> dict[str, Any]:
+        """An algorithm's own training state beyond the generic one (saved under "algorithm")."""
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the full training state atomically: everything `load` + `learn` need to continue exactly."""
+        numpy_state = np.random.get_state()  # noqa: NPY002
+        saves_envs = self.started and hasattr(self._envs, "state_dict")
+        checkpoint.save(path, self.name, {
+            "config": dataclasses.asdict(self.config),
+            "env_kwargs": self.env_kwargs,
+            "policy": self.policy.state_dict(),
+            "obs_normalizer": None if self.obs_normalizer is None else self.obs_normalizer.state_dict(),
+            "reward_scaler": None if self.reward_scaler is None else self.reward_scaler.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "global_step": self.global_step,
+            "iteration": self.iteration,
+            "generator": self.generator.get_state(),
+            "predict_generator": self.predict_generator.get_state(),
+            "rng": {
+                "python": random.getstate(),
+                "numpy": (numpy_state[0], numpy_state[1].astype(np.int64), *numpy_state[2:]),
+                "torch": torch.get_rng_state(),
+            },
+            "env": self._envs.state_dict() if saves_envs else None,
+            "next_obs": self.storage.next_obs.cpu() if saves_envs else None,
+            "recent_returns": list(self.recent_returns),
+            "recent_lengths": list(self.recent_lengths),
+            "algorithm": self.extra_state(),
+        })
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        env: str | VecEnv | None = None,
+        env_kwargs: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> Algorithm:
+        """A model from `save`d state; `env` (id or VecEnv), `env_kwargs` and hyperparameter `overrides`
+        replace the saved ones.
+
+        When the saved env state can be restored (native envs), `learn` continues bit-identically to a
+        run that was never interrupted; otherwise it warns and restarts the envs from a reset seeded with
+        `seed + global_step`. Envs are made here only to restore their state; otherwise at the first `learn`.
+        """
+        state = checkpoint.load(path, cls.name)
+        saved = state["config"]
+        env_id = env if isinstance(env, str) else overrides.pop("env_id", saved["env_id"])
+        envs = None if env is None or isinstance(env, str) else env
+        if envs is not None:
+            check_envs(envs, cls.name)
+            overrides["num_envs"] = envs.num_envs
+        config = make_config(cls.Config, cls.name, env_id, overrides, base=saved)
+        saved_kwargs = state.get("env_kwargs", {})
+        model = cls(env_id if envs is None else envs, config=config,
+                    env_kwargs=saved_kwargs if env_kwargs is None else env_kwargs)
+        model._restore(state, path)
+        return model
+
+    def _restore(self, state: dict[str, Any], path: str | os.PathLike) -> None:
+        restore_envs = state["env"] is not None and hasattr(self.envs, "load_state_dict")
+        try:
+            self.policy.load_state_dict(state["policy"])
+            if self.obs_normalizer is not None and state["obs_normalizer"] is not None:
+                self.obs_normalizer.load_state_dict(state["obs_normalizer"])
+            if self.reward_scaler is not None and state["reward_scaler"] is not None:
+                self.reward_scaler.load_state_dict(state["reward_scaler"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.load_extra_state(state.get("algorithm", {}))
+            if restore_envs:
+                self.envs.load_state_dict(state["env"])
+                self.storage.next_obs.copy_(state["next_obs"])
+                self.started = True
+        except (RuntimeError, ValueError, KeyError) as error:
+            raise checkpoint.CheckpointError(
+                f"checkpoint {str(path)!r} does not fit the model for {self.config.env_id!r} "
+                f"(num_envs={self.config.num_envs}): {str(error).splitlines()[0]}"
+            ) from error
+        for group in self.optimizer.param_groups:  # an overridden learning rate takes effect
+            group["lr"] = self.config.learning_rate
+        self.global_step, self.iteration = state["global_step"], state["iteration"]
+        if self.device.type == torch.device(state["config"]["device"]).type:
+            self.generator.set_state(state["generator"])
+            self.predict_generator.set_state(state["predict_generator"])
+        random.setstate(state["rng"]["python"])
+        name, keys, *rest = state["rng"]["numpy"]
+        np.random.set_state((name, keys.astype(np.uint32), *rest))  # noqa: NPY002
+        torch.set_rng_state(state["rng"]["torch"])
+        self.recent_returns.extend(state["recent_returns"])
+        self.recent_lengths.extend(state["recent_lengths"])
+
+
+def check_envs(envs: object, algorithm: str) -> None:
+    """A ready env an algorithm can train on: a Thrust `VecEnv` stepped in lockstep; otherwise a clear `ValueError`."""
+    if not isinstance(envs, VecEnv):
+        raise ValueError(
+            f"env must be an env id or a Thrust VecEnv (from thrust.make, or thrust.vector.serial.SerialVecEnv "
+            f"around Gymnasium env constructors), got {type(envs).__module__}.{type(envs).__qualname__}"
+        )
+    if envs.batch_size != envs.num_envs:
+        raise ValueError(
+            f"{algorithm.upper()} steps all envs together: this VecEnv has batch_size={envs.batch_size} < "
+            f"num_envs={envs.num_envs} (async mode); make it without batch_size"
+        )
+
+
+def env_id_of(envs: VecEnv) -> str:
+    """The env id of a ready VecEnv, from the identity it was made with."""
+    env_id = envs.env_id
+    if env_id is None:
+        raise ValueError("cannot tell the env id of this VecEnv: pass env_id=... with the hyperparameters")
+    return env_id
