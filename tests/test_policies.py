@@ -117,8 +117,42 @@ def test_nature_cnn_for_images():
     torch.testing.assert_close(singular_values(policy.actor), torch.full((6,), 0.01))
 
 
+def test_multibinary_components_are_independent_bernoullis():
+    torch.manual_seed(4)
+    policy = ActorCritic(VECTOR_OBS, gym.spaces.MultiBinary(4))
+    with torch.no_grad():
+        policy.actor[-1].weight.mul_(100.0)
+    obs = torch.randn(1, 6).expand(20_000, 6)
+    action, log_prob, _ = policy.act(obs, torch.Generator().manual_seed(3))
+    assert action.shape == (20_000, 4) and set(action.unique().tolist()) <= {0, 1}
+    # Each component is a categorical over (0, 1): a Bernoulli of p = softmax(logits)[1] = sigmoid(l1 - l0).
+    logits = policy.actor(obs[:1]).view(4, 2)
+    bernoulli = torch.distributions.Bernoulli(logits=logits[:, 1] - logits[:, 0])
+    expected = bernoulli.log_prob(action.float()).sum(-1)
+    torch.testing.assert_close(log_prob, expected.detach())
+    torch.testing.assert_close(action.float().mean(0), bernoulli.probs.detach(), atol=0.01, rtol=0)
+    new_log_prob, entropy, _ = policy.evaluate(obs, action)
+    torch.testing.assert_close(new_log_prob, expected)
+    torch.testing.assert_close(entropy, bernoulli.entropy().sum().expand(20_000))
+    assert torch.equal(policy.deterministic_action(obs[:1])[0], (bernoulli.probs > 0.5).long())
+
+
+@pytest.mark.parametrize("obs_space", [VECTOR_OBS, gym.spaces.Box(0, 255, (4, 36, 36), np.uint8)])
+def test_several_value_heads(obs_space):
+    torch.manual_seed(5)
+    policy = ActorCritic(obs_space, gym.spaces.Discrete(2), value_heads=2)
+    obs = torch.zeros((3, *obs_space.shape), dtype=torch.uint8 if obs_space.dtype == np.uint8 else torch.float32)
+    _, _, value = policy.act(obs)
+    assert value.shape == (3, 2) and policy.value(obs).shape == (3, 2)
+    assert policy.evaluate(obs, torch.zeros(3, dtype=torch.int64))[2].shape == (3, 2)
+    with pytest.raises(ValueError, match="value_heads"):
+        ActorCritic(VECTOR_OBS, gym.spaces.Discrete(2), value_heads=0)
+
+
 def test_unsupported_spaces_are_rejected():
     with pytest.raises(ValueError, match="action space"):
-        ActorCritic(VECTOR_OBS, gym.spaces.MultiBinary(3))
+        ActorCritic(VECTOR_OBS, gym.spaces.MultiBinary((2, 3)))
+    with pytest.raises(ValueError, match="action space"):
+        ActorCritic(VECTOR_OBS, gym.spaces.Tuple([gym.spaces.Discrete(2)]))
     with pytest.raises(ValueError, match="observation space"):
         ActorCritic(gym.spaces.Discrete(5), gym.spaces.Discrete(2))

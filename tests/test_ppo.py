@@ -398,3 +398,30 @@ def test_staging_path_of_accelerators_gives_the_same_run(monkeypatch):
     assert all(torch.equal(a, b) for a, b in zip(weights(direct), weights(staged), strict=True))
     assert torch.equal(direct.storage.final_values, staged.storage.final_values) and staged.storage.truncations.any()
     assert np.array_equal(direct.predict(np.ones((9, 3))), staged.predict(np.ones((9, 3))))
+
+
+class BitsEnv(gymnasium.Env):
+    """MultiBinary(3) actions: reward is the number of bits matching (1, 0, 1); eight-step episodes."""
+
+    observation_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gymnasium.spaces.MultiBinary(3)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return np.zeros(2, np.float32), {}
+
+    def step(self, action):
+        self.steps += 1
+        assert action.shape == (3,) and set(np.unique(action)) <= {0, 1}
+        reward = float((action == np.array([1, 0, 1])).sum())
+        return np.zeros(2, np.float32), reward, False, self.steps >= 8, {}
+
+
+def test_multibinary_actions_learn():
+    envs = SerialVecEnv([BitsEnv] * 4)
+    model = PPO(envs, env_id="Bits", num_steps=16, total_timesteps=4 * 16 * 12, learning_rate=3e-3,
+                num_minibatches=1, update_epochs=4, ent_coef=0.0)
+    assert model.storage.actions.shape == (16, 4, 3) and model.storage.actions.dtype == torch.int64
+    model.learn()
+    assert model.predict(np.zeros(2, np.float32)).tolist() == [1, 0, 1]

@@ -1,12 +1,19 @@
 """Actor-critic networks and their action distributions.
 
-One class, `ActorCritic`, covers the observation and action spaces PPO meets:
+One class, `ActorCritic`, covers the observation and action spaces the algorithms meet, as an
+encoder, an optional recurrent core, an action head and one or more value heads:
 
 - vector observations → separate actor and critic MLPs (64×64 tanh by default), or one shared trunk;
 - image observations (`Box` of rank 3, channels first, uint8) → a Nature-CNN trunk shared by both heads;
-- `Discrete` and `MultiDiscrete` actions → independent categoricals (log-probs and entropies summed);
+- `Discrete`, `MultiDiscrete` and `MultiBinary` actions → independent categoricals (log-probs and
+  entropies summed; a binary component is a categorical of two choices);
 - `Box` actions → a Gaussian with a state-independent log-std; the sample is returned unclipped
-  (clipping to the action bounds is the caller's business, so the log-prob is the sample's).
+  (clipping to the action bounds is the caller's business, so the log-prob is the sample's);
+- `value_heads` outputs of the critic: one value per return an algorithm learns (e.g. extrinsic and
+  intrinsic for curiosity); with one head values are `[B]`, with H heads `[B, H]`.
+
+The recurrent core goes between the features (`_features`) and the heads, on a shared trunk; it is
+the recurrent-policies work's to fill, with the storage's `initial_state` as its state per env.
 
 Initialization follows PPO practice: orthogonal weights with gain √2 in hidden layers, 0.01 for the
 policy output, 1 for the value output, zero biases.
@@ -87,6 +94,7 @@ class ActorCritic(nn.Module):
         hidden_sizes: tuple[int, ...] = (64, 64),
         shared_trunk: bool = False,
         log_std_init: float = 0.0,
+        value_heads: int = 1,
     ) -> None:
         super().__init__()
         if isinstance(action_space, gym.spaces.Discrete):
@@ -99,11 +107,22 @@ class ActorCritic(nn.Module):
             self.kind = "categorical"
             nvec = action_space.nvec
             self.register_buffer("action_start", torch.as_tensor(action_space.start, dtype=torch.int64))
+        elif isinstance(action_space, gym.spaces.MultiBinary):
+            if len(action_space.shape) != 1:
+                raise ValueError(f"MultiBinary action spaces must be one-dimensional, got shape {action_space.shape}")
+            self.kind = "categorical"
+            nvec = np.full(action_space.shape, 2)
+            self.register_buffer("action_start", torch.zeros(action_space.shape, dtype=torch.int64))
         elif isinstance(action_space, gym.spaces.Box) and len(action_space.shape) == 1:
             self.kind = "gaussian"
             nvec = None
         else:
-            raise ValueError(f"unsupported action space {action_space}: use Discrete, MultiDiscrete or a 1-D Box")
+            raise ValueError(
+                f"unsupported action space {action_space}: use Discrete, MultiDiscrete, MultiBinary or a 1-D Box"
+            )
+        if value_heads < 1:
+            raise ValueError(f"value_heads must be >= 1, got {value_heads}")
+        self.value_heads = value_heads
         self.scalar_action = isinstance(action_space, gym.spaces.Discrete)
 
         if self.kind == "categorical":
@@ -122,7 +141,7 @@ class ActorCritic(nn.Module):
         if is_image_space(observation_space):
             self.trunk: nn.Module | None = NatureCNN(observation_space.shape)
             self.actor = layer_init(nn.Linear(512, head_size), gain=0.01)
-            self.critic = layer_init(nn.Linear(512, 1), gain=1.0)
+            self.critic = layer_init(nn.Linear(512, value_heads), gain=1.0)
         else:
             if not isinstance(observation_space, gym.spaces.Box):
                 raise ValueError(f"unsupported observation space {observation_space}: use a Box")
@@ -133,7 +152,7 @@ class ActorCritic(nn.Module):
             else:
                 self.trunk = None
             self.actor = mlp(in_features, hidden_sizes, head_size, out_gain=0.01)
-            self.critic = mlp(in_features, hidden_sizes, 1, out_gain=1.0)
+            self.critic = mlp(in_features, hidden_sizes, value_heads, out_gain=1.0)
         self.flatten_obs = not is_image_space(observation_space) and len(observation_space.shape) != 1
 
     # -- the pieces ---------------------------------------------------------------------------------
@@ -155,11 +174,15 @@ class ActorCritic(nn.Module):
         action = index + self.action_start if self.offset else index
         return action[:, 0] if self.scalar_action else action
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """V(obs), shape `[B]`."""
-        return self.critic(self._features(obs)).squeeze(-1)
+    def _values(self, features: torch.Tensor) -> torch.Tensor:
+        values = self.critic(features)
+        return values.squeeze(-1) if self.value_heads == 1 else values
 
-    # -- what PPO calls -------------------------------------------------------------------------------
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        """V(obs): `[B]`, or `[B, H]` with H value heads."""
+        return self._values(self._features(obs))
+
+    # -- what the algorithms call --------------------------------------------------------------------
 
     def act(
         self, obs: torch.Tensor, generator: torch.Generator | None = None
@@ -168,7 +191,7 @@ class ActorCritic(nn.Module):
         with torch.no_grad():
             features = self._features(obs)
             head = self.actor(features)
-            value = self.critic(features).squeeze(-1)
+            value = self._values(features)
             if self.kind == "categorical":
                 log_probs = self._log_probs(head)
                 noise = torch.empty_like(log_probs).exponential_(generator=generator)
@@ -184,7 +207,7 @@ class ActorCritic(nn.Module):
         """`(log_prob, entropy, value)` of given actions, with gradient (the PPO loss)."""
         features = self._features(obs)
         head = self.actor(features)
-        value = self.critic(features).squeeze(-1)
+        value = self._values(features)
         if self.kind == "categorical":
             log_probs = self._log_probs(head)
             index = action.view(action.shape[0], -1, 1)
