@@ -19,8 +19,9 @@ import thrust
 from thrust import algorithms, checkpoint
 from thrust.advantage import gae
 from thrust.cli import main
+from thrust.config import TrainConfig
 from thrust.storage import RolloutStorage, observation_dtype
-from thrust.training import Algorithm, TrainConfig
+from thrust.training import Algorithm
 
 
 def test_storage_shapes_dtypes_and_room_for_what_varies():

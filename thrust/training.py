@@ -1,7 +1,7 @@
-"""The training loop every algorithm shares: configuration, set-up, iterations, checkpoints, resume.
+"""The training loop every algorithm shares: set-up, iterations, checkpoints, resume.
 
 An algorithm subclasses `Algorithm`, names itself (`name`, also its checkpoint kind and its CLI
-name), declares its config (a `TrainConfig` subclass holding only its own fields) and implements
+name), declares its config (a `thrust.config.TrainConfig` subclass holding only its own fields) and implements
 `update()`: what it does with a filled rollout storage. Everything else is here, once:
 
 - set-up: process-wide torch settings, seeding (PPO detail 37), the envs (made lazily, detail 1),
@@ -17,15 +17,12 @@ name), declares its config (a `TrainConfig` subclass holding only its own fields
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import os
 import random
 import time
 import warnings
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -33,137 +30,12 @@ import torch
 
 from thrust import checkpoint
 from thrust.collector import Collector, RolloutStatistics
+from thrust.config import TrainConfig, make_config
 from thrust.env_factory import make
 from thrust.normalize import ObservationNormalizer, RewardScaler
 from thrust.policies import ActorCritic
-from thrust.presets import preset
 from thrust.storage import RolloutStorage, observation_dtype
 from thrust.vector.base import VecEnv
-
-BACKENDS = ("auto", "native", "serial", "multiprocessing", "envpool")  # what thrust.make accepts
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters every algorithm has. Defaults are CleanRL's ppo.py; `thrust.presets` tunes them per env."""
-
-    env_id: str = "CartPole-v1"
-    """environment id: a native Thrust env or any Gymnasium id"""
-    seed: int = 1
-    """seed of every random source: Python, NumPy, torch, the environments"""
-    total_timesteps: int = 500_000
-    """env steps to train for; also fixes the learning-rate schedule"""
-    device: str = "cpu"
-    """torch device of the networks, the rollout storage and the update ("cpu", "cuda", "cuda:1")"""
-    backend: str = "auto"
-    """env backend: "auto", "native", "serial", "multiprocessing" or "envpool" (see thrust.make)"""
-    num_envs: int = 4
-    """environments stepped in parallel"""
-    num_workers: int | None = None
-    """worker processes (multiprocessing) or threads (envpool); None: thrust.make's default"""
-    num_steps: int = 128
-    """steps per env per rollout; a batch is num_envs × num_steps"""
-    learning_rate: float = 2.5e-4
-    """Adam learning rate"""
-    anneal_lr: bool = True
-    """decay the learning rate linearly to 0 over total_timesteps"""
-    gamma: float = 0.99
-    """discount factor"""
-    ent_coef: float = 0.01
-    """entropy bonus coefficient"""
-    vf_coef: float = 0.5
-    """value loss coefficient"""
-    max_grad_norm: float = 0.5
-    """global gradient-norm clipping threshold"""
-    normalize_obs: bool = False
-    """normalize observations by running mean and std, clipped to ±10 (saved with the model)"""
-    normalize_reward: bool = False
-    """scale rewards by the running std of the discounted return, clipped to ±10"""
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    """hidden layer sizes of the actor and critic MLPs"""
-    shared_trunk: bool = False
-    """one MLP trunk for actor and critic instead of two networks (image observations always share)"""
-    log_std_init: float = 0.0
-    """initial log standard deviation of Gaussian policies (Box actions)"""
-    torch_deterministic: bool = True
-    """deterministic cuDNN algorithms"""
-    num_threads: int = 1
-    """torch CPU threads, set process-wide (0: leave torch's default); one is fastest for small networks"""
-
-    @property
-    def batch_size(self) -> int:
-        """Env steps per iteration: num_envs × num_steps."""
-        return self.num_envs * self.num_steps
-
-    @property
-    def num_iterations(self) -> int:
-        """Whole iterations in total_timesteps (a remainder smaller than a batch is not run)."""
-        return self.total_timesteps // self.batch_size
-
-    def validate(self) -> None:
-        """Raise `ValueError` naming the first inconsistent field."""
-        for name in ("total_timesteps", "num_envs", "num_steps", "learning_rate"):
-            check_positive(self, name)
-        check_in_unit_interval(self, "gamma")
-        for name in ("ent_coef", "vf_coef", "max_grad_norm", "num_threads"):
-            if not getattr(self, name) >= 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
-        if self.num_iterations < 1:
-            raise ValueError(
-                f"total_timesteps={self.total_timesteps} is less than one batch "
-                f"(num_envs × num_steps = {self.batch_size})"
-            )
-        if not self.hidden_sizes or min(self.hidden_sizes) < 1:
-            raise ValueError(f"hidden_sizes must be positive layer sizes, got {self.hidden_sizes!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {self.backend!r}")
-        if self.num_workers is not None:
-            if not (isinstance(self.num_workers, int) and self.num_workers >= 1):
-                raise ValueError(f"num_workers must be a positive number or None, got {self.num_workers!r}")
-            if self.backend in ("native", "serial"):
-                raise ValueError(
-                    f"num_workers needs backend 'multiprocessing', 'envpool' or 'auto', not {self.backend!r}"
-                )
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(f"device {self.device!r} is not a torch device: {error}") from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available on this machine")
-
-
-def check_positive(config: TrainConfig, name: str) -> None:
-    """`ValueError` unless field `name` is a finite number > 0."""
-    value = getattr(config, name)
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be positive, got {value!r}")
-
-
-def check_in_unit_interval(config: TrainConfig, name: str) -> None:
-    """`ValueError` unless field `name` lies in [0, 1]."""
-    if not 0.0 <= getattr(config, name) <= 1.0:
-        raise ValueError(f"{name} must lie in [0, 1], got {getattr(config, name)!r}")
-
-
-def make_config(
-    config_class: type[TrainConfig], algorithm: str, env_id: str, overrides: dict[str, Any],
-    base: dict[str, Any] | None = None,
-) -> Any:
-    """A validated `config_class` from `base` (default: the preset of `algorithm` on `env_id`), then
-    `overrides`; unknown names → `ValueError` with the close matches."""
-    names = {field.name for field in dataclasses.fields(config_class)}
-    for name in overrides:
-        if name not in names:
-            close = difflib.get_close_matches(name, sorted(names), n=3)
-            hint = f"; did you mean {', '.join(close)}?" if close else ""
-            raise ValueError(f"unknown {algorithm.upper()} hyperparameter {name!r}{hint}")
-    values = {**(preset(algorithm, env_id) if base is None else base), **overrides, "env_id": env_id}
-    if "hidden_sizes" in values:
-        values["hidden_sizes"] = tuple(values["hidden_sizes"])
-    config = config_class(**values)
-    config.validate()
-    return config
-
 
 Callback = Callable[["Algorithm", dict[str, float]], "bool | None"]
 

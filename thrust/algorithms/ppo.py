@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import torch
 
 from thrust.advantage import gae
-from thrust.training import Algorithm, TrainConfig, check_in_unit_interval, check_positive
+from thrust.config import TrainConfig, check_in_unit_interval, check_positive
+from thrust.training import Algorithm
 
 # ---------------------------------------------------------------------------------------------------
 # Configuration: PPO's own fields; the shared ones (env, seed, batch, learning rate, networks, ...)
