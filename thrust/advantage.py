@@ -277,7 +277,7 @@ def vtrace(
 
     Episode ends as in `gae`: at a termination V(x_{t+1}) and vs_{t+1} are 0; at a truncation both are
     `final_values[t]` (terminated wins where both flags are set); the trace is cut at either. After the
-    last step V(x_T) = vs_T = `next_values`. With π = μ and ρ̄ ≥ 1, vs − V is `gae(..., gae_lambda)`.
+    last step V(x_T) = vs_T = `next_values`. With π = μ and ρ̄, c̄ ≥ 1, vs − V is `gae(..., gae_lambda)`.
 
     All inputs are numpy arrays or torch tensors alike, floats of one dtype (float32 or float64 on the
     CPU) on one device, flags bool. `out`, if given, is a pair `(vs, pg_advantages)` of distinct `[T, N]`
