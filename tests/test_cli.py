@@ -231,7 +231,7 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
     assert not (tmp_path / "runs").exists()
     (tmp_path / "old").mkdir()
     (tmp_path / "old" / "progress.csv").write_text("global_step\n64\n")
-    assert "already holds a run" in error_of("train", "ppo", *TINY, "--run-dir", str(tmp_path / "old"))
+    assert "stopped before its first checkpoint" in error_of("train", "ppo", *TINY, "--run-dir", str(tmp_path / "old"))
     assert main([]) == 2 and "algorithms: ppo" in capsys.readouterr().out
 
 

@@ -6,6 +6,7 @@
     thrust eval RUN_DIR|CHECKPOINT [--episodes N] [--no-deterministic] [--video]
     thrust plot RUN_DIR... [--output FILE]
     thrust bench [NAME...] [--quick]
+    thrust --version
 
 Hyperparameters are layered: the env's preset, then `--config FILE` (TOML, YAML or JSON), then flags.
 A run folder holds `config.json` (the resolved hyperparameters), `checkpoint.pt`, `progress.csv`,
@@ -14,16 +15,20 @@ TensorBoard event files, `summary.json`, and after `--video` or `--plot` the vid
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import importlib.util
+import itertools
 import json
 import os
 import signal
 import sys
+import tempfile
 import time
 import types
 import typing
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -82,6 +87,10 @@ class ResumeArgs:
     resume: Path
     """the run folder to continue; it keeps its hyperparameters, logs are appended"""
     session: SessionOptions
+    total_timesteps: int | None = None
+    """train on to this many env steps in all (None: the run's own total; more extends the run)"""
+    learning_rate: float | None = None
+    """continue with this learning rate (None: the run's own; the annealing schedule follows it)"""
 
 
 @dataclass
@@ -213,13 +222,44 @@ def resolve_hyperparameters(algorithm: str, args: list[str]) -> tuple[Any, list[
 
 
 def new_run_dir(runs_dir: Path, algorithm: str, env_id: str, seed: int) -> Path:
-    """`runs_dir/<env>__<algorithm>__<seed>__<date-time>`, made unique with a suffix if needed."""
+    """Create `runs_dir/<env>__<algorithm>__<seed>__<date-time>` and return it; the folder is made
+    atomically (`mkdir` fails if it exists), so runs started in the same second get `-2`, `-3`, …"""
     stem = f"{env_id.replace('/', '-')}__{algorithm}__{seed}__{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir, n = runs_dir / stem, 1
-    while run_dir.exists():
-        n += 1
-        run_dir = runs_dir / f"{stem}-{n}"
-    return run_dir
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    for n in itertools.count(1):
+        run_dir = runs_dir / (stem if n == 1 else f"{stem}-{n}")
+        try:
+            run_dir.mkdir()
+        except FileExistsError:
+            continue
+        return run_dir
+    raise AssertionError("unreachable")
+
+
+def check_writable(folder: Path) -> None:
+    """`CLIError` unless files can be created in `folder`, checked before anything is built; folders
+    made for the check are removed again, so a run that fails later has written nothing."""
+    missing = [parent for parent in (folder, *folder.parents) if not parent.exists()]
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise CLIError(f"cannot write in {folder}: {error.strerror or error}") from None
+    finally:
+        for parent in missing:  # deepest first
+            with contextlib.suppress(OSError):
+                parent.rmdir()
+
+
+def holds_run_error(run_dir: Path) -> CLIError:
+    """The error for a folder that already holds a run, saying whether it can be resumed."""
+    if (run_dir / CHECKPOINT).exists():
+        return CLIError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or pick another folder")
+    return CLIError(
+        f"{run_dir} already holds the logs of a run that stopped before its first checkpoint (nothing to resume): "
+        f"delete the folder to start again there, or pick another folder"
+    )
 
 
 def train_command(args: list[str]) -> int:
@@ -239,7 +279,9 @@ def train_command(args: list[str]) -> int:
             default=ResumeArgs(resume=run_dir, session=session),
         )
         check_session(resume.session)
-        return resume_run(resume.resume, resume.session)
+        overrides = {key: value for key, value in (("total_timesteps", resume.total_timesteps),
+                                                   ("learning_rate", resume.learning_rate)) if value is not None}
+        return resume_run(resume.resume, resume.session, overrides)
     names = algorithms.names()
     if not args or args[0] not in names:
         raise CLIError(f"choose an algorithm: thrust train {{{','.join(names)}}} [options] (or --resume RUN_DIR)")
@@ -257,27 +299,67 @@ def train_command(args: list[str]) -> int:
     )
     check_session(parsed.session)
     config = parsed.hyperparameters
-    run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, name, config.env_id, config.seed)
-    if (run_dir / CHECKPOINT).exists() or (run_dir / "progress.csv").exists():
-        raise CLIError(f"{run_dir} already holds a run: continue it with --resume {run_dir}, or pick another folder")
+    if parsed.run_dir is not None and ((parsed.run_dir / CHECKPOINT).exists()
+                                       or (parsed.run_dir / "progress.csv").exists()):
+        raise holds_run_error(parsed.run_dir)
+    check_writable(parsed.run_dir or parsed.runs_dir)
     model = algorithm(config.env_id, config=config)
+    run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, name, config.env_id, config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    write_json(run_dir / "config.json", dataclasses.asdict(model.config))
+    with writing(run_dir / "config.json"):
+        write_json(run_dir / "config.json", dataclasses.asdict(model.config))
     return run_session(model, run_dir, parsed.session, resume_step=None, argv=command)
 
 
-def resume_run(run_dir: Path, session: SessionOptions) -> int:
+def resume_run(run_dir: Path, session: SessionOptions, overrides: dict[str, Any] | None = None) -> int:
+    """Continue the run in `run_dir` from its checkpoint; `overrides` (total_timesteps, learning_rate) change it."""
     if not run_dir.is_dir():
         raise CLIError(f"{run_dir} is not a folder; --resume takes a run folder made by `thrust train`")
     if not (run_dir / CHECKPOINT).is_file():
-        raise CLIError(f"{run_dir} has no {CHECKPOINT}: nothing to resume")
-    model = algorithms.load(run_dir / CHECKPOINT)
+        raise CLIError(
+            f"{run_dir} has no {CHECKPOINT}: nothing to resume (the run stopped before its first checkpoint); "
+            f"delete the folder to start again there"
+        )
+    check_writable(run_dir)
+    model = algorithms.load(run_dir / CHECKPOINT, **(overrides or {}))
+    check_checkpoint_fits_folder(run_dir, model, overrides or {})
+    if overrides:
+        with writing(run_dir / "config.json"):
+            write_json(run_dir / "config.json", dataclasses.asdict(model.config))
     if model.global_step >= planned_steps(model.config):
         print(f"{run_dir} already finished ({model.global_step} steps)")
         return 0
     return run_session(
         model, run_dir, session, resume_step=model.global_step, argv=["train", "--resume", str(run_dir)]
     )
+
+
+def check_checkpoint_fits_folder(run_dir: Path, model: Any, overrides: dict[str, Any]) -> None:
+    """Refuse, before any file is touched, a checkpoint that is not this folder's run (its algorithm,
+    env or hyperparameters differ from the folder's summary.json and config.json)."""
+    saved = json.loads((run_dir / "config.json").read_text()) if (run_dir / "config.json").is_file() else None
+    summary = json.loads((run_dir / "summary.json").read_text()) if (run_dir / "summary.json").is_file() else {}
+    ours = json.loads(json.dumps(dataclasses.asdict(model.config)))  # tuples as lists, like the file
+    if saved is not None:
+        saved = {**saved, **{key: ours[key] for key in overrides}}
+    if summary.get("algo", model.name) != model.name or (saved is not None and saved != ours):
+        differing = sorted(key for key in ours if saved is not None and saved.get(key) != ours[key])
+        raise CLIError(
+            f"{run_dir / CHECKPOINT} is not this folder's run: it holds a {model.name} run on "
+            f"{model.config.env_id!r}, but the folder's config.json/summary.json describe "
+            f"{summary.get('algo', model.name)} on {(saved or {}).get('env_id', '?')!r}"
+            + (f" (differing: {', '.join(differing)})" if differing else "")
+            + "; nothing was changed"
+        )
+
+
+@contextlib.contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Turn a failed write of `path` (disk full, read-only, …) into a one-line `CLIError` naming it."""
+    try:
+        yield
+    except OSError as error:
+        raise CLIError(f"writing {path} failed: {error.strerror or error}") from error
 
 
 def planned_steps(config: Any) -> int:
@@ -321,7 +403,8 @@ def run_session(
     config = model.config
     hyperparameters = dataclasses.asdict(config)
     # what a resumed session starts from; --stop-after is this session's alone
-    write_json(run_dir / "session.json", {**dataclasses.asdict(session), "stop_after": None})
+    with writing(run_dir / "session.json"):
+        write_json(run_dir / "session.json", {**dataclasses.asdict(session), "stop_after": None})
     wandb_run = start_wandb(run_dir, hyperparameters, session) if session.track else None
     logger = RunLogger(run_dir, hyperparameters, resume_step=resume_step)
     display = ProgressDisplay(
@@ -341,12 +424,14 @@ def run_session(
         display.print(f"{name}: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
 
     def save() -> None:
-        model.save(checkpoint)
-        logger.flush()
+        with writing(checkpoint):
+            model.save(checkpoint)
+            logger.flush()
         state["saved_at"] = model.global_step
 
     def callback(model: Any, metrics: dict[str, float]) -> bool:
-        logger.log(metrics)
+        with writing(logger.csv_path):
+            logger.log(metrics)
         display.update(metrics)
         state["iterations"] += 1
         if model.iteration % session.checkpoint_every == 0:
@@ -358,6 +443,14 @@ def run_session(
         model.learn(callback=callback)
         if state["saved_at"] != model.global_step:
             save()
+    except BaseException:  # a second Ctrl-C, a failed write, a crashed env: say what the folder can still do
+        saved_at = state["saved_at"] if state["saved_at"] >= 0 else resume_step
+        if saved_at is not None:
+            hint = f"the last checkpoint (step {saved_at}) is intact: resume with thrust train --resume {run_dir}"
+        else:
+            hint = f"no checkpoint was written, so there is nothing to resume: delete {run_dir} to start again there"
+        print(f"training stopped: {hint}", file=sys.stderr)
+        raise
     finally:  # also on errors (a NaN loss, a crashed env): restore the handlers, keep the logs readable
         for signum, handler in previous_handlers.items():
             signal.signal(signum, handler)
@@ -388,7 +481,8 @@ def run_session(
             f"evaluation: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
             f"length {result['mean_length']:.1f} over {session.eval_episodes} episodes (deterministic)"
         )
-    write_json(run_dir / "summary.json", summary)
+    with writing(run_dir / "summary.json"):
+        write_json(run_dir / "summary.json", summary)
     if wandb_run is not None:
         wandb_run.summary.update({k: v for k, v in summary.items() if isinstance(v, (int, float))})
         wandb_run.finish()
@@ -467,6 +561,11 @@ COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, 
 def main(argv: list[str] | None = None) -> int:
     """Run `thrust` with `argv` (default: the process's arguments); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] in (["--version"], ["-V"]):
+        from importlib.metadata import version
+
+        print(f"thrust {version('thrust-rl')}")
+        return 0
     if not argv or argv[0] not in COMMANDS:
         print(__doc__.strip() + f"\n\nalgorithms: {', '.join(algorithms.names())}")
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
