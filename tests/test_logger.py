@@ -106,3 +106,30 @@ def test_live_panel_shows_the_metrics_and_the_time_split(capsys):
     out = capsys.readouterr().out
     for text in ("PPO CartPole-v1", "500/1000", "42.00", "approx kl", "0.5", "learning", "50%", "25%"):
         assert text in out
+
+
+def test_the_display_leaves_pythons_random_state_alone(capsys):
+    import random
+
+    random.seed(0)
+    before = random.getstate()
+    display = ProgressDisplay("PPO CartPole-v1", total_steps=1000, live=True)
+    display.update(metrics(500, episode_return=1.0))
+    display.print("a message")
+    display.close()
+    assert random.getstate() == before  # panel and quiet runs save the same checkpoint bytes
+
+
+def test_eta_ignores_the_first_iteration_and_missing_values_show_as_a_dash(capsys, monkeypatch):
+    import thrust.logger
+
+    now = [0.0]
+    monkeypatch.setattr(thrust.logger.time, "perf_counter", lambda: now[0])
+    display = ProgressDisplay("PPO", total_steps=400, live=False, interval=0)  # starts at 0 s
+    now[0] = 100.0  # the first iteration took 100 s (compiling)
+    display.update(metrics(100))
+    now[0] = 110.0  # then 10 s per 100 steps
+    display.update(metrics(200))
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("ETA ?") and "return –" in lines[0]
+    assert lines[1].endswith("ETA 0:00:20")  # 200 steps left at 10 s per 100, not 110 s per 200

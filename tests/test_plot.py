@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from thrust.logger import RunLogger
-from thrust.plot import load_curve, mean_and_std, plot_runs, run_label, trailing_mean
+from thrust.plot import band, load_curve, mean_and_std, plot_runs, run_label, trailing_mean
 
 
 def make_run(root, env_id, seed, returns, steps_per_row=100):
@@ -31,6 +31,13 @@ def test_mean_and_std_interpolate_onto_the_range_every_curve_covers():
     np.testing.assert_allclose(grid, [2, 4, 6, 8, 10])
     np.testing.assert_allclose(mean, grid + 0.5)
     np.testing.assert_allclose(std, 0.5)
+
+
+def test_the_band_stays_within_the_values_reached():
+    runs = [np.array([10.0, 500.0, 500.0]), np.array([20.0, 300.0, 500.0])]
+    lower, upper = band(np.array([15.0, 400.0, 500.0]), np.array([5.0, 100.0, 0.0]), runs)
+    np.testing.assert_array_equal(lower, [10.0, 300.0, 500.0])
+    np.testing.assert_array_equal(upper, [20.0, 500.0, 500.0])  # 400 + 100 = 500 and no more
 
 
 def test_trailing_mean_against_a_plain_loop():

@@ -9,6 +9,8 @@ and turns every way a file can be wrong into a `CheckpointError` that says what 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,9 @@ def save(path: str | os.PathLike, kind: str, state: dict[str, Any]) -> Path:
             torch.save(payload, file)
             file.flush()
             os.fsync(file.fileno())
+        umask = os.umask(0)  # mkstemp makes the file 0600: give it the mode every other file of the run gets
+        os.umask(umask)
+        os.chmod(temporary, 0o666 & ~umask)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
@@ -86,6 +91,13 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad files; all mean the same to the user
+        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
+            found = re.search(r"GLOBAL (\S+)", str(error))
+            raise CheckpointError(  # rather than torch's advice to load it with weights_only=False
+                f"{str(path)!r} holds Python objects beyond tensors and plain data"
+                f"{f' ({found[1]})' if found else ''}: refused, because loading them could run code. Thrust's own "
+                f"checkpoints never hold such objects; this file was written by something else or tampered with"
+            ) from None
         raise CheckpointError(
             f"{str(path)!r} is not a readable checkpoint (truncated, corrupt or not a torch file): "
             f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"

@@ -147,7 +147,10 @@ def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
     if path.suffix == ".toml":
         import tomllib
 
-        values = tomllib.loads(text)
+        try:
+            values = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise CLIError(f"{path} is not valid TOML: {error}") from None
     elif path.suffix in (".yaml", ".yml"):
         import yaml
 
@@ -156,7 +159,10 @@ def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
         except yaml.YAMLError as error:
             raise CLIError(f"{path} is not valid YAML: {error}") from None
     elif path.suffix == ".json":
-        values = json.loads(text)
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise CLIError(f"{path} is not valid JSON: {error}") from None
     else:
         raise CLIError(f"config file {path} must end in .toml, .yaml, .yml or .json")
     if not isinstance(values, dict):

@@ -22,7 +22,7 @@ BACKENDS = ("auto", "native", "serial", "multiprocessing", "envpool")  # what th
 
 @dataclass
 class TrainConfig:
-    """Hyperparameters every algorithm has. Defaults are CleanRL's ppo.py; `thrust.presets` tunes them per env."""
+    """Hyperparameters every algorithm has: CleanRL's ppo.py defaults, under the env's preset where it has one."""
 
     env_id: str = "CartPole-v1"
     """environment id: a native Thrust env or any Gymnasium id"""

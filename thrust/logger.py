@@ -9,12 +9,15 @@ and live panel on a terminal, plain lines otherwise (pipes, CI), so logs never h
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import math
 import os
+import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +112,17 @@ class RunLogger:
         os.replace(tmp, self.csv_path)
 
 
+@contextlib.contextmanager
+def _python_random_kept() -> Iterator[None]:
+    """Leave Python's global random state as it was: rich draws from it (a random id base when its
+    style module is imported), and a run's numbers and checkpoints must not depend on the display."""
+    state = random.getstate()
+    try:
+        yield
+    finally:
+        random.setstate(state)
+
+
 def _format_seconds(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -121,7 +135,9 @@ class ProgressDisplay:
 
     Plain mode prints at most one line every `interval` seconds (and always the last one), with no
     control characters, so it is fit for CI logs and pipes; its line holds the `plain_losses` metrics
-    that the run logs. The live panel shows every `losses/...` metric.
+    that the run logs. The live panel shows every `losses/...` metric. The ETA is measured from the
+    first update on, so that the first iteration's compile time does not inflate it. Python's global
+    random state is left untouched.
     """
 
     def __init__(
@@ -139,41 +155,50 @@ class ProgressDisplay:
         self.live = sys.stdout.isatty() if live is None else live
         self.interval = interval
         self.session_start = time.perf_counter()
+        self.first_update: tuple[int, float] | None = None  # (step, time) of the first update
         self.last_print = -math.inf
         self.latest: dict[str, float] = {}  # the latest value of every metric, kept while episodes are absent
         self.plain_losses = plain_losses
         self._live = None
         if self.live:
-            from rich.console import Console
-            from rich.live import Live
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+            with _python_random_kept():
+                self._start_live(title, total_steps, start_step)
 
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("steps •"),
-                TimeElapsedColumn(),
-                TextColumn("• ETA {task.fields[eta]}"),
-            )
-            self._task = self._progress.add_task(title, total=total_steps, completed=start_step, eta="?")
-            self._console = Console()
-            self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
-            self._live.start()
+    def _start_live(self, title: str, total_steps: int, start_step: int) -> None:
+        from rich.console import Console
+        from rich.live import Live
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("steps •"),
+            TimeElapsedColumn(),
+            TextColumn("• ETA {task.fields[eta]}"),
+        )
+        self._task = self._progress.add_task(title, total=total_steps, completed=start_step, eta="?")
+        self._console = Console()
+        self._live = Live(self._render(), console=self._console, refresh_per_second=4, transient=False)
+        self._live.start()
 
     def eta(self, step: int) -> float:
-        """Seconds left at this session's mean speed."""
-        done = step - self.start_step
-        elapsed = time.perf_counter() - self.session_start
-        return (self.total_steps - step) * elapsed / done if done > 0 else math.inf
+        """Seconds left at the speed since the first update (inf until a second one)."""
+        if self.first_update is None or step <= self.first_update[0]:
+            return math.inf
+        first_step, first_time = self.first_update
+        return (self.total_steps - step) * (time.perf_counter() - first_time) / (step - first_step)
 
     def update(self, metrics: dict[str, float]) -> None:
         """Show one iteration's metrics."""
         self.latest.update(metrics)
         step = int(metrics["global_step"])
+        if self.first_update is None:
+            self.first_update = (step, time.perf_counter())
         if self._live is not None:
-            self._progress.update(self._task, completed=step, eta=_format_seconds(self.eta(step)))
-            self._live.update(self._render())
+            with _python_random_kept():
+                self._progress.update(self._task, completed=step, eta=_format_seconds(self.eta(step)))
+                self._live.update(self._render())
         elif time.perf_counter() - self.last_print >= self.interval or step >= self.total_steps:
             self.last_print = time.perf_counter()
             print(self.plain_line(), flush=True)
@@ -182,12 +207,16 @@ class ProgressDisplay:
         """One line of text with the latest metrics."""
         m = self.latest
         step = int(m.get("global_step", self.start_step))
+        def fmt(key: str, spec: str) -> str:
+            value = m.get(key, math.nan)
+            return "–" if math.isnan(value) else format(value, spec)  # "–": no episode has ended yet
+
         parts = [
             f"step {step}/{self.total_steps}",
-            f"SPS {m.get('charts/SPS', math.nan):.0f}",
-            f"return {m.get('charts/episodic_return', math.nan):.2f}",
-            f"length {m.get('charts/episodic_length', math.nan):.1f}",
-            *(f"{key.removeprefix('losses/')} {m[key]:.4g}" for key in self.plain_losses if key in m),
+            f"SPS {fmt('charts/SPS', '.0f')}",
+            f"return {fmt('charts/episodic_return', '.2f')}",
+            f"length {fmt('charts/episodic_length', '.1f')}",
+            *(f"{key.removeprefix('losses/')} {fmt(key, '.4g')}" for key in self.plain_losses if key in m),
             f"ETA {_format_seconds(self.eta(step))}",
         ]
         return " | ".join(parts)
@@ -195,14 +224,16 @@ class ProgressDisplay:
     def print(self, text: str) -> None:
         """Print a message above the live panel (or as a plain line)."""
         if self._live is not None:
-            self._live.console.print(text, markup=False, highlight=False)
+            with _python_random_kept():
+                self._live.console.print(text, markup=False, highlight=False)
         else:
             print(text, flush=True)
 
     def close(self) -> None:
         if self._live is not None:
-            self._live.update(self._render())
-            self._live.stop()
+            with _python_random_kept():
+                self._live.update(self._render())
+                self._live.stop()
             self._live = None
 
     def _render(self) -> Any:

@@ -7,6 +7,7 @@ a group of one run is drawn as its line.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 from collections import defaultdict
@@ -35,7 +36,13 @@ def _read_json(path: Path) -> dict:
 
 def load_curve(run_dir: Path, metric: str = "charts/episodic_return") -> dict[str, np.ndarray]:
     """`steps`, `seconds` and `values` of `metric` in a run's `progress.csv`, rows without a value dropped."""
-    rows = [row for row in read_progress(run_dir) if not math.isnan(row.get(metric, math.nan))]
+    all_rows = read_progress(run_dir)
+    columns = list(all_rows[0]) if all_rows else []
+    if all_rows and metric not in columns:
+        close = difflib.get_close_matches(metric, columns, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else f"; columns: {', '.join(columns)}"
+        raise ValueError(f"{run_dir}/progress.csv has no column {metric!r}{hint}")
+    rows = [row for row in all_rows if not math.isnan(row.get(metric, math.nan))]
     if not rows:
         raise ValueError(f"{run_dir} has no values of {metric!r} yet (no episode has ended)")
     return {
@@ -64,6 +71,12 @@ def mean_and_std(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200)
     return grid, ys.mean(axis=0), ys.std(axis=0)
 
 
+def band(mean: np.ndarray, std: np.ndarray, values: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """mean ± std, kept within the values the runs reached (a band past CartPole's 500 would mislead)."""
+    low, high = min(v.min() for v in values), max(v.max() for v in values)
+    return np.clip(mean - std, low, high), np.clip(mean + std, low, high)
+
+
 def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic_return", smooth: int = 1) -> Path:
     """Write a PNG of `metric` against env steps and against training seconds for `run_dirs`; return its path.
 
@@ -90,7 +103,7 @@ def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic
                 continue
             grid, mean, std = mean_and_std([(c[x_key], c["values"]) for c in curves])
             (line,) = ax.plot(grid, mean, label=f"{label} (mean ± std of {len(curves)} runs)")
-            ax.fill_between(grid, mean - std, mean + std, color=line.get_color(), alpha=0.25)
+            ax.fill_between(grid, *band(mean, std, [c["values"] for c in curves]), color=line.get_color(), alpha=0.25)
     axes[0].set_xlabel("environment steps")
     axes[1].set_xlabel("training time (s)")
     for ax in axes:
@@ -99,6 +112,7 @@ def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic
         ax.legend(loc="lower right")
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(output, dpi=120)
+    # the format named explicitly: a name without a suffix is written as PNG under that very name
+    fig.savefig(output, dpi=120, format=output.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
     return output

@@ -397,9 +397,11 @@ class Algorithm:
                 self.storage.next_obs.copy_(state["next_obs"])
                 self.started = True
         except (RuntimeError, ValueError, KeyError) as error:
+            # torch lists every mismatched parameter with both shapes on lines of their own: keep them all
+            details = "; ".join(line.strip() for line in str(error).splitlines() if line.strip())
             raise checkpoint.CheckpointError(
                 f"checkpoint {str(path)!r} does not fit the model for {self.config.env_id!r} "
-                f"(num_envs={self.config.num_envs}): {str(error).splitlines()[0]}"
+                f"(num_envs={self.config.num_envs}): {details}"
             ) from error
         for group in self.optimizer.param_groups:  # an overridden learning rate takes effect
             group["lr"] = self.config.learning_rate

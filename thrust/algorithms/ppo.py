@@ -29,7 +29,7 @@ from thrust.training import Algorithm
 
 @dataclass
 class PPOConfig(TrainConfig):
-    """Every PPO hyperparameter. Defaults are CleanRL's ppo.py; `thrust.presets` tunes them per env."""
+    """PPO's hyperparameters: CleanRL's ppo.py defaults, under the env's preset where it has one (thrust.presets)."""
 
     gae_lambda: float = 0.95
     """λ of generalized advantage estimation"""
