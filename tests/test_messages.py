@@ -73,3 +73,10 @@ def test_plot_writes_the_file_it_names_and_suggests_metric_names(tmp_path, capsy
         load_curve(run_dir, "charts/episodic_retrun")
     with pytest.raises(ValueError, match="no episode has ended"):  # the column exists, no value yet
         plot_runs([make_run(tmp_path / "early", returns=(float("nan"),) * 2)], tmp_path / "x.png")
+
+
+def test_an_unreadable_checkpoint_never_suggests_weights_only_false(tmp_path):
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as error:
+        thrust.load(tmp_path / "text.pt")
+    assert "weights_only" not in str(error.value)

@@ -15,6 +15,7 @@ from thrust.vector.base import VecEnv
 from thrust.vector.serial import SerialVecEnv
 
 SHORT = dict(num_envs=4, num_steps=32, total_timesteps=4 * 32 * 6, num_minibatches=2, update_epochs=2)
+READY = {key: value for key, value in SHORT.items() if key != "num_envs"}  # for a ready VecEnv, which has its own
 
 
 def run_short(**overrides):
@@ -168,8 +169,12 @@ def test_gymnasium_env_ids_and_ready_vecenvs_work():
     model = PPO("MountainCar-v0", backend="serial", **SHORT).learn()
     assert type(model.envs).__name__ == "SerialVecEnv" and model.global_step == SHORT["total_timesteps"]
     envs = thrust.make("CartPole-v1", num_envs=2, seed=0)
-    model = PPO(envs, **{**SHORT, "num_envs": 99})  # the VecEnv's own size wins
+    model = PPO(envs, **READY)  # num_envs is the VecEnv's
     assert model.config.num_envs == 2 and model.config.env_id == "CartPole-v1"
+    with pytest.raises(ValueError, match="num_envs=99 but the VecEnv given has 2 envs"):
+        PPO(envs, **{**SHORT, "num_envs": 99})
+    with pytest.raises(ValueError, match="env_kwargs apply to envs that thrust.make makes"):
+        PPO(envs, env_kwargs={"max_episode_steps": 5})
     model.learn(total_timesteps=2 * 32 * 2)
     assert model.global_step == 128
 
@@ -347,7 +352,7 @@ def test_ready_envs_must_be_thrust_vecenvs_in_lockstep():
     with pytest.raises(ValueError, match="batch_size=1 < num_envs=2"):
         PPO(VecEnv(space, gymnasium.spaces.Discrete(2), num_envs=2, batch_size=1), env_id="Async")
     envs = random_walks(2)
-    model = PPO(envs, env_id="RandomWalk", **SHORT)
+    model = PPO(envs, env_id="RandomWalk", **READY)
     model.close()
     assert not envs.closed  # a VecEnv passed in is the caller's to close
 
@@ -360,7 +365,7 @@ def test_evaluate_reuses_env_kwargs_or_takes_envs(tmp_path):
     assert loaded.env_kwargs == {"max_episode_steps": 12}
     assert max(length for _, length in thrust.evaluate(loaded, num_episodes=4)["episodes"]) <= 12
 
-    custom = PPO(random_walks(2), env_id="RandomWalk", **SHORT)
+    custom = PPO(random_walks(2), env_id="RandomWalk", **READY)
     with pytest.raises(ValueError, match="pass envs="):
         thrust.evaluate(custom, num_episodes=2)
     envs = random_walks(3, time_limit=5)
@@ -425,3 +430,29 @@ def test_multibinary_actions_learn():
     assert model.storage.actions.shape == (16, 4, 3) and model.storage.actions.dtype == torch.int64
     model.learn()
     assert model.predict(np.zeros(2, np.float32)).tolist() == [1, 0, 1]
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(seed="1"), "seed must be int, got '1'"),
+    (dict(num_envs=8.5), "num_envs must be int, got 8.5"),
+    (dict(hidden_sizes=64), r"hidden_sizes must be tuple\[int, ...\], got 64"),
+    (dict(normalize_obs="yes"), "normalize_obs must be bool"),
+    (dict(target_kl="0.1"), r"target_kl must be float \| None"),
+])
+def test_wrong_types_name_the_argument(overrides, message):
+    with pytest.raises(ValueError, match=message):
+        PPO("CartPole-v1", **overrides)
+
+
+def test_integral_floats_become_ints():
+    model = PPO("CartPole-v1", total_timesteps=1e5, num_envs=8.0)
+    assert model.config.total_timesteps == 100_000 and isinstance(model.config.total_timesteps, int)
+    assert model.config.num_envs == 8 and isinstance(model.config.num_envs, int)
+
+
+def test_predict_checks_shapes_and_finiteness():
+    model = PPO("CartPole-v1", **SHORT)
+    with pytest.raises(ValueError, match=r"observations must have shape \(4,\) or \[B, 4\], got \(3, 5\)"):
+        model.predict(np.zeros((3, 5), np.float32))
+    with pytest.raises(ValueError, match="must be finite"):
+        model.predict(np.array([0.0, np.nan, 0.0, 0.0]))

@@ -91,16 +91,21 @@ def _read(path: Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises many types for bad files; all mean the same to the user
-        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in str(error):
-            found = re.search(r"GLOBAL (\S+)", str(error))
-            raise CheckpointError(  # rather than torch's advice to load it with weights_only=False
-                f"{str(path)!r} holds Python objects beyond tensors and plain data"
-                f"{f' ({found[1]})' if found else ''}: refused, because loading them could run code. Thrust's own "
-                f"checkpoints never hold such objects; this file was written by something else or tampered with"
-            ) from None
+        text = str(error)
+        if isinstance(error, pickle.UnpicklingError) and "Weights only load failed" in text:
+            # never pass on torch's advice to retry with weights_only=False: it means running the file's code
+            found = re.search(r"GLOBAL (\S+)", text)
+            if found:
+                raise CheckpointError(
+                    f"{str(path)!r} holds Python objects beyond tensors and plain data ({found[1]}): refused, "
+                    f"because loading them could run code. Thrust's own checkpoints never hold such objects; "
+                    f"this file was written by something else or tampered with"
+                ) from None
+            detail = re.search(r"WeightsUnpickler error:\s*(.+?)\s*(?:\n\n|$)", text, re.DOTALL)
+            text = detail[1] if detail else "not a pickle of tensors"
         raise CheckpointError(
             f"{str(path)!r} is not a readable checkpoint (truncated, corrupt or not a torch file): "
-            f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+            f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
         ) from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is a torch file but not a Thrust checkpoint")

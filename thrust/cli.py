@@ -26,7 +26,6 @@ import signal
 import sys
 import tempfile
 import time
-import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ from typing import Any, Generic, TypeVar
 import tyro
 
 from thrust import algorithms
+from thrust.config import matches_type, type_name
 from thrust.logger import ProgressDisplay, RunLogger, write_json
 
 CHECKPOINT = "checkpoint.pt"
@@ -177,26 +177,10 @@ def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
             raise CLIError(f"{path}: unknown hyperparameter {key!r}{hint}")
         if isinstance(value, list):  # TOML, YAML and JSON have lists where the config has tuples
             value = tuple(value)
-        if not _matches(value, hints[name]):
-            raise CLIError(f"{path}: {key} must be {_type_name(hints[name])}, got {value!r}")
+        if not matches_type(value, hints[name]):
+            raise CLIError(f"{path}: {key} must be {type_name(hints[name])}, got {value!r}")
         checked[name] = float(value) if hints[name] is float else value
     return checked
-
-
-def _matches(value: Any, hint: Any) -> bool:
-    """Whether a value read from a file fits a config field's type (an int fits a float, a bool fits neither)."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        return any(_matches(value, arg) for arg in typing.get_args(hint))
-    if typing.get_origin(hint) is tuple:
-        item = typing.get_args(hint)[0]
-        return isinstance(value, tuple) and all(_matches(v, item) for v in value)
-    if hint in (int, float):
-        return isinstance(value, (int, hint)) and not isinstance(value, bool)
-    return value is None if hint is type(None) else isinstance(value, hint)
-
-
-def _type_name(hint: Any) -> str:
-    return hint.__name__ if isinstance(hint, type) else str(hint)
 
 
 def _flag_value(args: list[str], names: tuple[str, ...]) -> str | None:

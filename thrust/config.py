@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import math
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,7 +80,12 @@ class TrainConfig:
         return self.total_timesteps // self.batch_size
 
     def validate(self) -> None:
-        """Raise `ValueError` naming the first inconsistent field."""
+        """Raise `ValueError` naming the first field of the wrong type or inconsistent value."""
+        hints = typing.get_type_hints(type(self))
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if not matches_type(value, hints[field.name]):
+                raise ValueError(f"{field.name} must be {type_name(hints[field.name])}, got {value!r}")
         for name in ("total_timesteps", "num_envs", "num_steps", "learning_rate"):
             check_positive(self, name)
         check_in_unit_interval(self, "gamma")
@@ -109,6 +116,24 @@ class TrainConfig:
             raise ValueError(f"device={self.device!r} but CUDA is not available on this machine")
 
 
+def matches_type(value: Any, hint: Any) -> bool:
+    """Whether `value` fits a config field's type: an int fits a float, a bool fits neither, a tuple's
+    items fit its item type, `X | None` takes None."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(matches_type(value, arg) for arg in typing.get_args(hint))
+    if typing.get_origin(hint) is tuple:
+        item = typing.get_args(hint)[0]
+        return isinstance(value, tuple) and all(matches_type(v, item) for v in value)
+    if hint in (int, float):
+        return isinstance(value, (int, hint)) and not isinstance(value, bool)
+    return value is None if hint is type(None) else isinstance(value, hint)
+
+
+def type_name(hint: Any) -> str:
+    """A field type as a reader writes it: `int`, `float | None`, `tuple[int, ...]`."""
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
+
+
 def check_positive(config: TrainConfig, name: str) -> None:
     """`ValueError` unless field `name` is a finite number > 0."""
     value = getattr(config, name)
@@ -135,8 +160,12 @@ def make_config(
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             raise ValueError(f"unknown {algorithm.upper()} hyperparameter {name!r}{hint}")
     values = {**(preset(algorithm, env_id) if base is None else base), **overrides, "env_id": env_id}
-    if "hidden_sizes" in values:
+    if isinstance(values.get("hidden_sizes"), list):  # as JSON and checkpoints hold it
         values["hidden_sizes"] = tuple(values["hidden_sizes"])
+    hints = typing.get_type_hints(config_class)
+    for name, value in values.items():  # 1e5 for an int field means 100000; 8.5 stays an error
+        if hints.get(name) is int and isinstance(value, float) and value.is_integer():
+            values[name] = int(value)
     config = config_class(**values)
     config.validate()
     return config

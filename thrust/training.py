@@ -70,11 +70,18 @@ class Algorithm:
         envs = None if isinstance(env, str) else env
         if envs is not None:
             check_envs(envs, self.name)
+            if env_kwargs:
+                raise ValueError("env_kwargs apply to envs that thrust.make makes; this VecEnv is made already")
         if config is None:
             if envs is None:
                 env_id = env
             else:
                 env_id = hyperparameters.pop("env_id", None) or env_id_of(envs)
+                if hyperparameters.get("num_envs", envs.num_envs) != envs.num_envs:
+                    raise ValueError(
+                        f"num_envs={hyperparameters['num_envs']!r} but the VecEnv given has {envs.num_envs} envs: "
+                        f"leave num_envs out (it is the VecEnv's), or make the VecEnv with that many"
+                    )
                 hyperparameters["num_envs"] = envs.num_envs
             config = make_config(self.Config, self.name, env_id, {**hyperparameters, "seed": seed, "device": device})
         elif hyperparameters:
@@ -307,7 +314,13 @@ class Algorithm:
         Stochastic actions draw from a generator of their own, so predicting never changes training.
         """
         obs = np.asarray(obs)
-        single = obs.shape == self.observation_space.shape
+        shape = self.observation_space.shape
+        single = obs.shape == shape
+        if not single and obs.shape[1:] != shape:
+            raise ValueError(f"observations must have shape {shape} or [B, {', '.join(map(str, shape))}], "
+                             f"got {obs.shape}")
+        if obs.dtype.kind == "f" and not np.isfinite(obs).all():
+            raise ValueError("observations must be finite: got NaN or inf")
         batch = obs[None] if single else obs
         observed = self.collector.observe(np.ascontiguousarray(batch), update_statistics=False, name="predict")
         if deterministic:
