@@ -156,3 +156,31 @@ def test_unsupported_spaces_are_rejected():
         ActorCritic(VECTOR_OBS, gym.spaces.Tuple([gym.spaces.Discrete(2)]))
     with pytest.raises(ValueError, match="observation space"):
         ActorCritic(gym.spaces.Discrete(5), gym.spaces.Discrete(2))
+
+
+def test_channels_last_images_are_the_transposed_channels_first_ones():
+    torch.manual_seed(6)
+    last = ActorCritic(gym.spaces.Box(0, 255, (40, 44, 3), np.uint8), gym.spaces.Discrete(2))
+    first = ActorCritic(gym.spaces.Box(0, 255, (3, 40, 44), np.uint8), gym.spaces.Discrete(2))
+    first.load_state_dict(last.state_dict())  # the same weights: (C, H, W) convolutions either way
+    frames = torch.randint(0, 256, (5, 40, 44, 3), dtype=torch.uint8)
+    torch.testing.assert_close(last.value(frames), first.value(frames.permute(0, 3, 1, 2)))
+
+
+@pytest.mark.parametrize("shape", [(5, 5, 3), (3, 5, 5), (10, 10, 1), (1, 1, 2), (4, 35, 35)])
+def test_images_smaller_than_the_nature_cnn_get_a_small_cnn(shape):
+    policy = ActorCritic(gym.spaces.Box(0, 255, shape, np.uint8), gym.spaces.Discrete(3))
+    kernels = [m.kernel_size for m in policy.trunk if isinstance(m, torch.nn.Conv2d)]
+    assert kernels == [(3, 3)] * 3
+    action, _, value = policy.act(torch.randint(0, 256, (2, *shape), dtype=torch.uint8))
+    assert action.shape == (2,) and value.shape == (2,)
+
+
+def test_only_raw_pixels_are_divided_by_255():
+    floats = ActorCritic(gym.spaces.Box(0.0, 1.0, (3, 8, 8), np.float32), gym.spaces.Discrete(2))
+    pixels = ActorCritic(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8), gym.spaces.Discrete(2))
+    normalized = ActorCritic(gym.spaces.Box(0, 255, (3, 8, 8), np.uint8), gym.spaces.Discrete(2), normalized_obs=True)
+    assert (floats.trunk.divisor, pixels.trunk.divisor, normalized.trunk.divisor) == (1.0, 255.0, 1.0)
+    pixels.load_state_dict(floats.state_dict())
+    image = torch.rand(4, 3, 8, 8)
+    torch.testing.assert_close(floats.value(image), pixels.value(image * 255.0))

@@ -456,3 +456,36 @@ def test_predict_checks_shapes_and_finiteness():
         model.predict(np.zeros((3, 5), np.float32))
     with pytest.raises(ValueError, match="must be finite"):
         model.predict(np.array([0.0, np.nan, 0.0, 0.0]))
+
+
+class ColourEnv(gymnasium.Env):
+    """A 6×6 float image in [0, 1], channels last (Gymnasium's usual layout): red means action 0, green 1."""
+
+    observation_space = gymnasium.spaces.Box(0.0, 1.0, (6, 6, 3), np.float32)
+    action_space = gymnasium.spaces.Discrete(2)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.steps = 0
+        return self._draw(), {}
+
+    def _draw(self):
+        self.colour = int(self.np_random.integers(2))
+        image = np.zeros((6, 6, 3), np.float32)
+        image[..., self.colour] = 1.0
+        return image
+
+    def step(self, action):
+        self.steps += 1
+        reward = float(action == self.colour)
+        return self._draw(), reward, False, self.steps >= 16, {}
+
+
+def test_small_channels_last_float_images_learn():
+    model = PPO(SerialVecEnv([ColourEnv] * 4), env_id="Colour", num_steps=16, total_timesteps=4 * 16 * 10,
+                learning_rate=1e-3, num_minibatches=2, update_epochs=4, ent_coef=0.0)
+    assert model.storage.obs.dtype == torch.float32 and model.storage.obs.shape == (16, 4, 6, 6, 3)
+    model.learn()
+    images = np.zeros((2, 6, 6, 3), np.float32)
+    images[0, ..., 0] = images[1, ..., 1] = 1.0  # red, green
+    assert model.predict(images).tolist() == [0, 1]

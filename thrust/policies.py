@@ -4,7 +4,8 @@ One class, `ActorCritic`, covers the observation and action spaces the algorithm
 encoder, an optional recurrent core, an action head and one or more value heads:
 
 - vector observations → separate actor and critic MLPs (64×64 tanh by default), or one shared trunk;
-- image observations (`Box` of rank 3, channels first, uint8) → a Nature-CNN trunk shared by both heads;
+- image observations (`Box` of rank 3, channels first or last, any size) → a CNN trunk shared by both
+  heads: the Nature CNN from 36×36 up, a padded 3×3 CNN below; raw uint8 pixels are scaled to [0, 1];
 - `Discrete`, `MultiDiscrete` and `MultiBinary` actions → independent categoricals (log-probs and
   entropies summed; a binary component is a categorical of two choices);
 - `Box` actions → a Gaussian with a state-independent log-std; the sample is returned unclipped
@@ -56,28 +57,46 @@ def mlp(in_features: int, hidden_sizes: tuple[int, ...], out_features: int | Non
     return nn.Sequential(*layers)
 
 
-class NatureCNN(nn.Sequential):
-    """The DQN/PPO Atari trunk (Mnih et al. 2015): three convolutions and a 512-unit layer; uint8 in, /255 inside."""
+NATURE_CNN_MIN_SIZE = 36  # the smallest height and width the Nature CNN's 8/4, 4/2, 3/1 convolutions take
 
-    def __init__(self, observation_shape: tuple[int, ...]) -> None:
-        channels = observation_shape[0]
-        convolutions = nn.Sequential(
-            layer_init(nn.Conv2d(channels, 32, 8, stride=4)), nn.ReLU(),
-            layer_init(nn.Conv2d(32, 64, 4, stride=2)), nn.ReLU(),
-            layer_init(nn.Conv2d(64, 64, 3, stride=1)), nn.ReLU(),
-            nn.Flatten(),
-        )
+
+class ImageCNN(nn.Sequential):
+    """A convolutional trunk for images of any size and either layout, ending in 512 ReLU features.
+
+    Images at least 36×36 get the DQN/PPO Atari trunk (Mnih et al. 2015: 8×8 stride 4, 4×4 stride 2,
+    3×3 stride 1); smaller ones (MinAtar-like grids) three 3×3 convolutions, padded, strides 1, 2, 2.
+    `channels_last` images (H, W, C), Gymnasium's usual layout, are permuted to (C, H, W) inside;
+    inputs are divided by `divisor` (255 for raw uint8 pixels, 1 for floats or normalized observations).
+    """
+
+    def __init__(self, image_shape: tuple[int, int, int], channels_last: bool = False, divisor: float = 1.0) -> None:
+        channels, height, width = (image_shape[2], *image_shape[:2]) if channels_last else image_shape
+        if min(height, width) >= NATURE_CNN_MIN_SIZE:
+            layers = [(channels, 32, 8, 4, 0), (32, 64, 4, 2, 0), (64, 64, 3, 1, 0)]
+        else:
+            layers = [(channels, 32, 3, 1, 1), (32, 64, 3, 2, 1), (64, 64, 3, 2, 1)]
+        convolutions: list[nn.Module] = []
+        for in_channels, out_channels, kernel, stride, padding in layers:
+            convolutions += [layer_init(nn.Conv2d(in_channels, out_channels, kernel, stride, padding)), nn.ReLU()]
+        convolutions.append(nn.Flatten())
         with torch.no_grad():
-            flat = convolutions(torch.zeros(1, *observation_shape)).shape[1]
+            flat = nn.Sequential(*convolutions)(torch.zeros(1, channels, height, width)).shape[1]
         super().__init__(*convolutions, layer_init(nn.Linear(flat, 512)), nn.ReLU())
+        self.channels_last, self.divisor = channels_last, divisor
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return super().forward(obs.float() / 255.0)
+        obs = obs.float() if self.divisor == 1.0 else obs.float() / self.divisor
+        return super().forward(obs.permute(0, 3, 1, 2) if self.channels_last else obs)
 
 
 def is_image_space(space: gym.Space) -> bool:
-    """Whether observations of `space` are images for the Nature-CNN: a rank-3 `Box`, channels first."""
+    """Whether observations of `space` are images for a CNN: a rank-3 `Box`, channels first or last."""
     return isinstance(space, gym.spaces.Box) and len(space.shape) == 3
+
+
+def is_channels_last(shape: tuple[int, ...]) -> bool:
+    """Whether an image shape is (H, W, C): the channel axis is the smaller end (ties: channels first)."""
+    return shape[2] < shape[0]
 
 
 class ActorCritic(nn.Module):
@@ -95,6 +114,7 @@ class ActorCritic(nn.Module):
         shared_trunk: bool = False,
         log_std_init: float = 0.0,
         value_heads: int = 1,
+        normalized_obs: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(action_space, gym.spaces.Discrete):
@@ -139,7 +159,10 @@ class ActorCritic(nn.Module):
             self.log_std = nn.Parameter(torch.full((head_size,), float(log_std_init)))
 
         if is_image_space(observation_space):
-            self.trunk: nn.Module | None = NatureCNN(observation_space.shape)
+            # Raw bytes are scaled to [0, 1]; floats (already in their range) and normalized observations are not.
+            divisor = 255.0 if observation_space.dtype == np.uint8 and not normalized_obs else 1.0
+            self.trunk: nn.Module | None = ImageCNN(observation_space.shape, is_channels_last(observation_space.shape),
+                                                    divisor)
             self.actor = layer_init(nn.Linear(512, head_size), gain=0.01)
             self.critic = layer_init(nn.Linear(512, value_heads), gain=1.0)
         else:

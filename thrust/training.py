@@ -119,7 +119,8 @@ class Algorithm:
 
         # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
         self.policy = ActorCritic(
-            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init
+            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
+            normalized_obs=config.normalize_obs,
         ).to(self.device)
         self.obs_normalizer = (
             ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
