@@ -16,6 +16,8 @@ import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
 
+from thrust.vector.spec import EnvSpec, check_count, check_seed
+
 
 def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros) -> Any:
     """Zeroed storage for `n` values of `space`: an array, or a dict/tuple of arrays for composite spaces.
@@ -111,11 +113,13 @@ class VecEnv(gym.vector.VectorEnv):
     live in the backend. `episode_mask` is `final_mask` itself unless a backend replaces it with its
     own array: Atari with episodic life ends an episode at every lost life, but reports the raw score
     and length of the whole game, once, when the game ends (see `thrust.vector.atari`).
+
+    `env_spec` (an `EnvSpec`) is the identity of these envs, given at construction: each backend
+    fills in what it knows when none is given (a subclass of one's own gets `backend="custom"`).
+    Its `seed` seeds the first `reset()` called without a seed, once.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
-    initial_seed: int | None = None  # used by the first reset() called without a seed (see thrust.make)
-    env_id: str | None = None  # the id thrust.make made these envs from (None: built directly)
 
     def __init__(
         self,
@@ -123,9 +127,15 @@ class VecEnv(gym.vector.VectorEnv):
         single_action_space: gym.Space,
         num_envs: int,
         batch_size: int | None = None,
+        env_spec: EnvSpec | None = None,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        num_envs = check_count(num_envs, "num_envs")
+        if env_spec is None:
+            env_spec = EnvSpec(id=None, backend="custom")
+        if not isinstance(env_spec, EnvSpec):
+            raise TypeError(f"env_spec must be a thrust.vector.EnvSpec or None, got {type(env_spec).__name__}")
+        self.env_spec = env_spec
+        self._next_seed = env_spec.seed  # the seed of the next reset() called without one, used once
         batch_size = num_envs if batch_size is None else batch_size
         if not 1 <= batch_size <= num_envs:
             raise ValueError(f"batch_size must lie in [1, num_envs={num_envs}], got {batch_size}")
@@ -151,14 +161,20 @@ class VecEnv(gym.vector.VectorEnv):
         self._needs_reset = True
         self._pending = False
 
+    @property
+    def env_id(self) -> str | None:
+        """The id these envs were made from (`env_spec.id`; None: built directly from constructors)."""
+        return self.env_spec.id
+
     # -- the public interface -------------------------------------------------------------------
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
         """Reset every env; env `i` is seeded with `seed + i`. Returns `(observations, infos)`."""
         if self._pending:
             raise RuntimeError("reset() called while a send() is pending; call recv() first")
-        if seed is None and self.initial_seed is not None:
-            seed, self.initial_seed = self.initial_seed, None
+        seed = check_seed(seed)
+        if seed is None and self._next_seed is not None:
+            seed, self._next_seed = self._next_seed, None
         self._reset(seed, options)
         self.final_mask[:] = False
         self.episode_mask[:] = False

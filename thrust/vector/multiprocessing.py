@@ -39,6 +39,7 @@ import numpy as np
 
 from thrust.vector.base import VecEnv, allocate, episode_infos
 from thrust.vector.serial import EnvBlock
+from thrust.vector.spec import EnvSpec, check_backend, gymnasium_spec
 
 STEP = b"s"  # main → worker: step your block with the actions in shared memory
 DONE = b"d"  # worker → main: the block is written
@@ -196,6 +197,8 @@ class MultiprocessingVecEnv(VecEnv):
             a clean process, so a main process with torch threads running cannot deadlock them.
             ("fork" is refused: forked workers would inherit each other's pipes and hide a
             worker's death.)
+        env_spec: the `EnvSpec` `thrust.make` passes (default: the id of env 0's Gymnasium spec,
+            backend "multiprocessing", these `num_workers`).
     """
 
     def __init__(
@@ -204,6 +207,7 @@ class MultiprocessingVecEnv(VecEnv):
         num_workers: int | None = None,
         batch_size: int | None = None,
         start_method: str | None = None,
+        env_spec: EnvSpec | None = None,
     ) -> None:
         num_envs = len(env_fns)
         if num_envs < 1:
@@ -227,9 +231,12 @@ class MultiprocessingVecEnv(VecEnv):
         probe = env_fns[0]()  # the spaces size the shared block before any worker starts
         observation_space, action_space = probe.observation_space, probe.action_space
         self.render_mode = probe.render_mode
-        self.env_id = probe.spec.id if probe.spec is not None else None  # None: an env made without gym.make
+        if env_spec is None:
+            env_spec = gymnasium_spec(probe, "multiprocessing", num_workers)
+        elif check_backend(env_spec, "multiprocessing").num_workers not in (None, num_workers):
+            raise ValueError(f"env_spec.num_workers is {env_spec.num_workers}, but num_workers is {num_workers}")
         probe.close()
-        super().__init__(observation_space, action_space, num_envs, batch_size)
+        super().__init__(observation_space, action_space, num_envs, batch_size, env_spec=env_spec)
 
         sizer = _Carver()
         shared_arrays(observation_space, action_space, num_envs, sizer)

@@ -17,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from thrust.vector.base import VecEnv, episode_infos
+from thrust.vector.spec import EnvSpec, check_backend, gymnasium_spec
 
 
 def write(buffer: Any, index: int, value: Any) -> None:
@@ -125,12 +126,19 @@ class EnvBlock:
 
 
 class SerialVecEnv(VecEnv):
-    """Steps `len(env_fns)` Gymnasium envs in turn, with Thrust's same-step autoreset semantics."""
+    """Steps `len(env_fns)` Gymnasium envs in turn, with Thrust's same-step autoreset semantics.
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]]) -> None:
+    `env_spec` (default: the id of env 0's Gymnasium spec, backend "serial") is what `thrust.make`
+    passes; see `thrust.vector.EnvSpec`.
+    """
+
+    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], env_spec: EnvSpec | None = None) -> None:
+        if len(env_fns) < 1:
+            raise ValueError("env_fns must hold at least one env constructor")
         self.envs = [fn() for fn in env_fns]
         first = self.envs[0]
-        super().__init__(first.observation_space, first.action_space, len(self.envs))
+        env_spec = gymnasium_spec(first, "serial") if env_spec is None else check_backend(env_spec, "serial")
+        super().__init__(first.observation_space, first.action_space, len(self.envs), env_spec=env_spec)
         self.episode_mask = np.zeros(self.num_envs, dtype=bool)  # its own array: see EnvBlock
         self.infos = episode_infos(
             self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
