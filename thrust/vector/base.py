@@ -9,7 +9,7 @@ final observations, terminated vs truncated, episode statistics, seeding) are th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
@@ -34,23 +34,53 @@ def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype
     return take((n, *space.shape), space.dtype)
 
 
-def episode_infos(
-    final_observations: Any,
-    final_mask: np.ndarray,
-    returns: np.ndarray,
-    lengths: np.ndarray,
-    episode_mask: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """The `infos` dict every backend returns, made of views of these arrays.
+OBSERVATION_BUFFERS = ("observations", "final_observations")
+"""Buffers shaped like the observation space (an array, or a dict/tuple of arrays)."""
+FLAT_BUFFERS: dict[str, type] = {
+    "rewards": np.float32,
+    "terminations": np.bool_,
+    "truncations": np.bool_,
+    "final_mask": np.bool_,
+    "episode_mask": np.bool_,
+    "episode_returns": np.float64,
+    "episode_lengths": np.int64,
+}
+"""Buffers of one value per env, with their dtypes."""
+BUFFER_NAMES = (*OBSERVATION_BUFFERS, *FLAT_BUFFERS)
 
-    `episode_mask` (default: `final_mask`) marks where `returns`/`lengths` hold a finished episode's
-    statistics; it differs from `final_mask` only for envs that report their own statistics (see `VecEnv`).
+
+def allocate_buffers(
+    observation_space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros,
+    own_episode_mask: bool = True,
+) -> dict[str, Any]:
+    """The one buffer set of a `VecEnv` (see `BUFFER_NAMES`) for `n` envs, by name.
+
+    Every leaf comes from `take(shape, dtype)`, always in the same order, so two processes carving
+    views out of the same shared memory get the same layout. Without `own_episode_mask`,
+    "episode_mask" is the "final_mask" array itself (see `VecEnv`).
+    """
+    buffers: dict[str, Any] = {}
+    for name in BUFFER_NAMES:
+        if name in OBSERVATION_BUFFERS:
+            buffers[name] = allocate(observation_space, n, take)
+        elif name == "episode_mask" and not own_episode_mask:
+            buffers[name] = buffers["final_mask"]
+        else:
+            buffers[name] = take((n,), FLAT_BUFFERS[name])
+    return buffers
+
+
+def episode_infos(buffers: dict[str, Any]) -> dict[str, Any]:
+    """The `infos` dict every backend returns, made of views of `buffers` (an `allocate_buffers` set).
+
+    `_episode` marks where `episode["r"]`/`["l"]` hold a finished episode's statistics; it is `_final_obs`
+    itself unless the backend has its own episode mask (envs that report their own statistics, see `VecEnv`).
     """
     return {
-        "final_obs": final_observations,
-        "_final_obs": final_mask,
-        "episode": {"r": returns, "l": lengths},
-        "_episode": final_mask if episode_mask is None else episode_mask,
+        "final_obs": buffers["final_observations"],
+        "_final_obs": buffers["final_mask"],
+        "episode": {"r": buffers["episode_returns"], "l": buffers["episode_lengths"]},
+        "_episode": buffers["episode_mask"],
     }
 
 
@@ -110,9 +140,12 @@ class VecEnv(gym.vector.VectorEnv):
     arrays and `env_ids = arange(num_envs)`. Returned arrays are views of these buffers, valid
     until the next `step`/`recv`. `episode_returns`/`episode_lengths` hold the statistics of the
     episode that just ended, valid where `episode_mask` (`infos["_episode"]`) is true; running sums
-    live in the backend. `episode_mask` is `final_mask` itself unless a backend replaces it with its
-    own array: Atari with episodic life ends an episode at every lost life, but reports the raw score
-    and length of the whole game, once, when the game ends (see `thrust.vector.atari`).
+    live in the backend. `episode_mask` is `final_mask` itself unless a backend declares its own
+    (`own_episode_mask = True`): Atari with episodic life ends an episode at every lost life, but
+    reports the raw score and length of the whole game, once, when the game ends (see `thrust.vector.atari`).
+
+    The buffers are allocated once, here (`allocate_buffers`; `self.buffers` holds them by name), by
+    `take(shape, dtype)`: `np.zeros` by default, views of shared memory for the multiprocessing backend.
 
     `env_spec` (an `EnvSpec`) is the identity of these envs, given at construction: each backend
     fills in what it knows when none is given (a subclass of one's own gets `backend="custom"`).
@@ -120,6 +153,7 @@ class VecEnv(gym.vector.VectorEnv):
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
+    own_episode_mask: ClassVar[bool] = False  # True: `episode_mask` is an array of its own, not `final_mask`
 
     def __init__(
         self,
@@ -128,6 +162,7 @@ class VecEnv(gym.vector.VectorEnv):
         num_envs: int,
         batch_size: int | None = None,
         env_spec: EnvSpec | None = None,
+        take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros,
     ) -> None:
         num_envs = check_count(num_envs, "num_envs")
         if env_spec is None:
@@ -146,18 +181,17 @@ class VecEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(single_observation_space, num_envs)
         self.action_space = batch_space(single_action_space, num_envs)
 
-        self.observations = allocate(single_observation_space, num_envs)
-        self.rewards = np.zeros(num_envs, dtype=np.float32)
-        self.terminations = np.zeros(num_envs, dtype=bool)
-        self.truncations = np.zeros(num_envs, dtype=bool)
-        self.final_observations = allocate(single_observation_space, num_envs)
-        self.final_mask = np.zeros(num_envs, dtype=bool)
-        self.episode_mask = self.final_mask
-        self.episode_returns = np.zeros(num_envs, dtype=np.float64)
-        self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
-        self.infos: dict[str, Any] = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths
-        )
+        self.buffers = allocate_buffers(single_observation_space, num_envs, take, self.own_episode_mask)
+        self.observations = self.buffers["observations"]
+        self.final_observations = self.buffers["final_observations"]
+        self.rewards: np.ndarray = self.buffers["rewards"]
+        self.terminations: np.ndarray = self.buffers["terminations"]
+        self.truncations: np.ndarray = self.buffers["truncations"]
+        self.final_mask: np.ndarray = self.buffers["final_mask"]
+        self.episode_mask: np.ndarray = self.buffers["episode_mask"]
+        self.episode_returns: np.ndarray = self.buffers["episode_returns"]
+        self.episode_lengths: np.ndarray = self.buffers["episode_lengths"]
+        self.infos: dict[str, Any] = episode_infos(self.buffers)
         self._needs_reset = True
         self._pending = False
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from thrust.vector.base import VecEnv, episode_infos
+from thrust.vector.base import VecEnv
 from thrust.vector.spec import EnvSpec, check_backend
 
 
@@ -35,6 +35,8 @@ class EnvPoolVecEnv(VecEnv):
     Extra keyword arguments go to `envpool.make` (e.g. `episodic_life=True` for Atari). `env_spec`
     defaults to this id, these kwargs, backend "envpool" and `num_threads` (None for 0).
     """
+
+    own_episode_mask = True  # games, not lives (see VecEnv)
 
     def __init__(
         self, env_id: str, num_envs: int, num_threads: int = 0, env_spec: EnvSpec | None = None, **envpool_kwargs: Any
@@ -59,10 +61,6 @@ class EnvPoolVecEnv(VecEnv):
         )
         self._pool = self._make_pool(seed=0)
         super().__init__(self._pool.observation_space, self._pool.action_space, num_envs, env_spec=env_spec)
-        self.episode_mask = np.zeros(num_envs, dtype=bool)  # games, not lives: its own array (see VecEnv)
-        self.infos = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
-        )
         self._game_over = np.zeros(num_envs, dtype=bool)
         self._raw_rewards = np.zeros(num_envs, dtype=np.float64)
         self._running_returns = np.zeros(num_envs, dtype=np.float64)

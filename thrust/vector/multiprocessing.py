@@ -37,7 +37,7 @@ import cloudpickle
 import gymnasium as gym
 import numpy as np
 
-from thrust.vector.base import VecEnv, allocate, episode_infos
+from thrust.vector.base import BUFFER_NAMES, VecEnv, allocate, allocate_buffers, episode_infos
 from thrust.vector.serial import EnvBlock
 from thrust.vector.spec import EnvSpec, check_backend, gymnasium_spec
 
@@ -74,19 +74,11 @@ class _Carver:
 def shared_arrays(
     observation_space: gym.Space, action_space: gym.Space, num_envs: int, take: Callable[..., Any]
 ) -> dict[str, Any]:
-    """Every array the two sides share, carved in one fixed order by `take` (same on both sides)."""
-    return {
-        "observations": allocate(observation_space, num_envs, take),
-        "final_observations": allocate(observation_space, num_envs, take),
-        "actions": allocate(action_space, num_envs, take),
-        "rewards": take((num_envs,), np.float32),
-        "terminations": take((num_envs,), np.bool_),
-        "truncations": take((num_envs,), np.bool_),
-        "final_mask": take((num_envs,), np.bool_),
-        "episode_mask": take((num_envs,), np.bool_),
-        "episode_returns": take((num_envs,), np.float64),
-        "episode_lengths": take((num_envs,), np.int64),
-    }
+    """Every array the two sides share, carved in one fixed order by `take` (same on both sides): the
+    `VecEnv`'s buffer set (`allocate_buffers`, as `VecEnv.__init__` carves it), then the actions."""
+    arrays = allocate_buffers(observation_space, num_envs, take)
+    arrays["actions"] = allocate(action_space, num_envs, take)
+    return arrays
 
 
 def leaves(tree: Any) -> list[np.ndarray]:
@@ -201,6 +193,8 @@ class MultiprocessingVecEnv(VecEnv):
             backend "multiprocessing", these `num_workers`).
     """
 
+    own_episode_mask = True  # the workers' EnvBlocks write it (see thrust.vector.serial)
+
     def __init__(
         self,
         env_fns: Sequence[Callable[[], gym.Env]],
@@ -236,8 +230,6 @@ class MultiprocessingVecEnv(VecEnv):
         elif check_backend(env_spec, "multiprocessing").num_workers not in (None, num_workers):
             raise ValueError(f"env_spec.num_workers is {env_spec.num_workers}, but num_workers is {num_workers}")
         probe.close()
-        super().__init__(observation_space, action_space, num_envs, batch_size, env_spec=env_spec)
-
         sizer = _Carver()
         shared_arrays(observation_space, action_space, num_envs, sizer)
         context = mp.get_context(start_method)
@@ -246,42 +238,21 @@ class MultiprocessingVecEnv(VecEnv):
             # from it starts with them loaded instead of importing them again.
             context.set_forkserver_preload([__name__])
         self._memory = context.RawArray("B", max(sizer.size, 1))
-        arrays = shared_arrays(
-            observation_space, action_space, num_envs, _Carver(np.frombuffer(self._memory, dtype=np.uint8))
-        )
-        self.observations = arrays["observations"]
-        self.final_observations = arrays["final_observations"]
-        self.actions = arrays["actions"]
-        self.rewards, self.terminations, self.truncations = (
-            arrays["rewards"], arrays["terminations"], arrays["truncations"]
-        )
-        self.final_mask, self.episode_mask = arrays["final_mask"], arrays["episode_mask"]
-        self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
-        self.infos = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
-        )
+        carver = _Carver(np.frombuffer(self._memory, dtype=np.uint8))
+        # The buffers are carved out of the shared block by the base class, then the actions after
+        # them: the order `shared_arrays` gives the workers.
+        super().__init__(observation_space, action_space, num_envs, batch_size, env_spec=env_spec, take=carver)
+        self.actions = allocate(action_space, num_envs, carver)
+        assert carver.size == sizer.size, "the shared layout differs from the workers'"
 
-        # Async mode hands out copies of the finished workers' rows, gathered into these buffers.
-        self._batch = {
-            "observations": allocate(observation_space, batch_size),
-            "final_observations": allocate(observation_space, batch_size),
-            "rewards": np.zeros(batch_size, np.float32),
-            "terminations": np.zeros(batch_size, bool),
-            "truncations": np.zeros(batch_size, bool),
-            "final_mask": np.zeros(batch_size, bool),
-            "episode_mask": np.zeros(batch_size, bool),
-            "episode_returns": np.zeros(batch_size, np.float64),
-            "episode_lengths": np.zeros(batch_size, np.int64),
-        }
-        self._batch_infos = episode_infos(
-            self._batch["final_observations"], self._batch["final_mask"],
-            self._batch["episode_returns"], self._batch["episode_lengths"], self._batch["episode_mask"],
-        )
+        # Async mode hands out copies of the finished workers' rows, gathered into buffers of the same set.
+        self._batch = allocate_buffers(observation_space, batch_size)
+        self._batch_infos = episode_infos(self._batch)
         self._batch_env_ids = np.zeros(batch_size, np.int64)
-        self._gather_pairs = [  # (shared array, batch array) per field, leaves flattened
+        self._gather_pairs = [  # (shared array, batch array) per buffer, leaves flattened
             (shared, batched)
-            for name, batch_tree in self._batch.items()
-            for shared, batched in zip(leaves(arrays[name]), leaves(batch_tree), strict=True)
+            for name in BUFFER_NAMES
+            for shared, batched in zip(leaves(self.buffers[name]), leaves(self._batch[name]), strict=True)
         ]
         self._action_leaves = leaves(self.actions)
         self._all_env_ids = np.arange(num_envs)

@@ -16,7 +16,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from thrust.vector.base import VecEnv, episode_infos
+from thrust.vector.base import VecEnv
 from thrust.vector.spec import EnvSpec, check_backend, gymnasium_spec
 
 
@@ -53,12 +53,7 @@ def reports_episodes(env: gym.Env) -> bool:
 class EnvBlock:
     """Envs `first .. first + len(envs) - 1` of a batch, stepped in turn with Thrust's semantics
     (same-step autoreset, final observations, episode statistics), writing their rows of `arrays`:
-    a `VecEnv`'s buffers by name."""
-
-    ARRAYS = (
-        "observations", "final_observations", "rewards", "terminations", "truncations", "final_mask",
-        "episode_mask", "episode_returns", "episode_lengths",
-    )
+    a `VecEnv`'s buffers by name (`allocate_buffers`, with an episode mask of its own)."""
 
     def __init__(self, envs: list[gym.Env], first: int, arrays: dict[str, Any]) -> None:
         self.envs = envs
@@ -132,6 +127,8 @@ class SerialVecEnv(VecEnv):
     passes; see `thrust.vector.EnvSpec`.
     """
 
+    own_episode_mask = True  # an env's own episode record may differ from its final observations: see EnvBlock
+
     def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], env_spec: EnvSpec | None = None) -> None:
         if len(env_fns) < 1:
             raise ValueError("env_fns must hold at least one env constructor")
@@ -139,13 +136,9 @@ class SerialVecEnv(VecEnv):
         first = self.envs[0]
         env_spec = gymnasium_spec(first, "serial") if env_spec is None else check_backend(env_spec, "serial")
         super().__init__(first.observation_space, first.action_space, len(self.envs), env_spec=env_spec)
-        self.episode_mask = np.zeros(self.num_envs, dtype=bool)  # its own array: see EnvBlock
-        self.infos = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
-        )
         self.metadata = {**VecEnv.metadata, "render_modes": first.metadata.get("render_modes", [])}
         self.render_mode = first.render_mode
-        self.block = EnvBlock(self.envs, 0, {name: getattr(self, name) for name in EnvBlock.ARRAYS})
+        self.block = EnvBlock(self.envs, 0, self.buffers)
         self._env_ids = np.arange(self.num_envs)
         self._actions: Any = None
 
