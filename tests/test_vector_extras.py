@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import thrust
-import thrust.vector
+import thrust.env_factory
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
 
@@ -244,7 +244,7 @@ def test_envpool_atari_keeps_playing_after_a_lost_life():
 
 
 def test_autotune_returns_a_config_make_accepts(capsys):
-    best = thrust.vector.autotune("CartPole-v1", num_envs=4, seconds=0.05)
+    best = thrust.env_factory.autotune("CartPole-v1", num_envs=4, seconds=0.05)
     printed = capsys.readouterr().out
     assert "fastest for 4 × CartPole-v1" in printed and printed.count("steps/s") >= 4
     envs = thrust.make("CartPole-v1", num_envs=4, **best)

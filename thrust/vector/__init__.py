@@ -5,9 +5,8 @@ from thrust.vector.envpool import EnvPoolVecEnv
 from thrust.vector.multiprocessing import MultiprocessingVecEnv, RemoteTraceback, WorkerDiedError
 from thrust.vector.serial import SerialVecEnv
 from thrust.vector.spec import BACKENDS, EnvSpec
-from thrust.vector.tuning import autotune
 
 __all__ = [
     "BACKENDS", "EnvPoolVecEnv", "EnvSpec", "MultiprocessingVecEnv", "RemoteTraceback", "SerialVecEnv", "VecEnv",
-    "WorkerDiedError", "autotune", "check_actions",
+    "WorkerDiedError", "check_actions",
 ]
