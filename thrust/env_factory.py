@@ -12,8 +12,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
+from thrust.atari import make_atari, register_ale_envs
 from thrust.envs import registry as native_registry
-from thrust.vector.atari import make_atari, register_ale_envs
 from thrust.vector.base import VecEnv
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv

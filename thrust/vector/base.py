@@ -142,7 +142,7 @@ class VecEnv(gym.vector.VectorEnv):
     episode that just ended, valid where `episode_mask` (`infos["_episode"]`) is true; running sums
     live in the backend. `episode_mask` is `final_mask` itself unless a backend declares its own
     (`own_episode_mask = True`): Atari with episodic life ends an episode at every lost life, but
-    reports the raw score and length of the whole game, once, when the game ends (see `thrust.vector.atari`).
+    reports the raw score and length of the whole game, once, when the game ends (see `thrust.atari`).
 
     The buffers are allocated once, here (`allocate_buffers`; `self.buffers` holds them by name), by
     `take(shape, dtype)`: `np.zeros` by default, views of shared memory for the multiprocessing backend.
