@@ -81,6 +81,7 @@ def make(
     backend: str = "auto",
     num_workers: int | None = None,
     batch_size: int | None = None,
+    step_timeout: float | None = None,
     **env_kwargs: Any,
 ) -> VecEnv:
     """Make `num_envs` copies of `env_id` behind Thrust's vector interface.
@@ -94,7 +95,8 @@ def make(
     processes (multiprocessing) or threads (envpool); default every core, dividing `num_envs`.
     `batch_size < num_envs` (multiprocessing only) turns on async mode: `send`/`recv` of the first
     envs ready. "ALE/…" ids get the standard Atari preprocessing. `seed` seeds the first `reset()`
-    that is called without a seed (env `i` gets `seed + i`).
+    that is called without a seed (env `i` gets `seed + i`). `step_timeout` (multiprocessing only):
+    seconds a worker may take to step its envs before a `TimeoutError` names the env that hangs.
 
     The envs' `env_spec` records the id, the env kwargs, the backend chosen, the workers and `seed`.
     `env_id` may be such an `EnvSpec`: `make(envs.env_spec, num_envs=16, seed=0)` makes envs of the same
@@ -119,7 +121,7 @@ def make(
                 workers_like(spec.num_workers, num_envs, batch_size) if spec.backend == "multiprocessing"
                 else spec.num_workers
             )
-        return make(spec.id, num_envs, seed, spec.backend, num_workers, batch_size, **spec.kwargs)
+        return make(spec.id, num_envs, seed, spec.backend, num_workers, batch_size, step_timeout, **spec.kwargs)
 
     is_atari = env_id.startswith("ALE/")
     if backend != "envpool":  # EnvPool knows its own tasks
@@ -130,6 +132,8 @@ def make(
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
             raise UnknownEnvError(f"unknown env id {env_id!r}{hint}")
     backend = resolve_backend(env_id, num_envs, backend, num_workers, batch_size)
+    if step_timeout is not None and backend != "multiprocessing":
+        raise ValueError(f"step_timeout needs backend='multiprocessing', not {backend!r}")
     if backend == "multiprocessing" and num_workers is None:
         num_workers = default_num_workers(num_envs, batch_size)
     spec = EnvSpec(id=env_id, kwargs=env_kwargs, backend=backend, num_workers=num_workers, seed=seed)
@@ -148,7 +152,9 @@ def make(
         env_fn = partial(gym.make, gym.spec(env_id), **env_kwargs)
     if backend == "serial":
         return SerialVecEnv([env_fn] * num_envs, env_spec=spec)
-    return MultiprocessingVecEnv([env_fn] * num_envs, num_workers=num_workers, batch_size=batch_size, env_spec=spec)
+    return MultiprocessingVecEnv(
+        [env_fn] * num_envs, num_workers=num_workers, batch_size=batch_size, env_spec=spec, step_timeout=step_timeout
+    )
 
 
 # -- autotune ----------------------------------------------------------------------------------------

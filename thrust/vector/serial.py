@@ -62,9 +62,14 @@ class EnvBlock:
     After each `reset`/`step`, `reported` lists the envs' non-empty info dicts as `(env index, info,
     final)` (`final`: the info of the step that ended the episode; the reset info follows it); it
     stays empty, allocating nothing, while the envs report no info.
+
+    `current` (a one-element int64 array, default its own) holds the index of the env being stepped or
+    reset: a multiprocessing worker's is in shared memory, so a stuck env can be named from outside.
     """
 
-    def __init__(self, envs: list[gym.Env], first: int, arrays: dict[str, Any]) -> None:
+    def __init__(
+        self, envs: list[gym.Env], first: int, arrays: dict[str, Any], current: np.ndarray | None = None
+    ) -> None:
         self.envs = envs
         self.rows = list(enumerate(envs, start=first))
         self.stop = first + len(envs)
@@ -79,14 +84,20 @@ class EnvBlock:
         self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
         self.reporting = [reports_episodes(env) for env in envs]
         self.reported: list[Report] = []
-        self.current = first  # the env being stepped or reset, named when it raises
+        self._current = memoryview(np.zeros(1, dtype=np.int64) if current is None else current)
+        self._current[0] = first
+
+    @property
+    def current(self) -> int:
+        """The env being stepped or reset (or the last one), named when it raises or hangs."""
+        return int(self._current[0])
 
     def reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
         """Reset every env of the block; env `i` gets `seed + i`."""
-        reported = self.reported
+        reported, current = self.reported, self._current
         reported.clear()
         for i, env in self.rows:
-            self.current = i
+            current[0] = i
             obs, info = env.reset(seed=None if seed is None else seed + i, options=options)
             write(self.observations, i, obs)
             if info:
@@ -101,12 +112,12 @@ class EnvBlock:
         running_returns, running_lengths, first = self.running_returns, self.running_lengths, self.first
         rewards, terminations, truncations = self.rewards, self.terminations, self.truncations
         final_mask, episode_mask, reporting = self.final_mask, self.episode_mask, self.reporting
-        reported = self.reported
+        reported, current = self.reported, self._current
         reported.clear()
         final_mask[first : self.stop] = False  # one slice each, cheaper than a store per env that goes on
         episode_mask[first : self.stop] = False
         for i, env in self.rows:
-            self.current = i
+            current[0] = i
             obs, reward, terminated, truncated, info = env.step(read(actions, i))
             rewards[i] = reward
             terminations[i] = terminated
