@@ -4,8 +4,10 @@ measure which backend, worker count and batch size step a Gymnasium env fastest 
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
 import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
@@ -17,7 +19,7 @@ from thrust.envs import registry as native_registry
 from thrust.vector.base import VecEnv
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
-from thrust.vector.spec import BACKENDS, EnvSpec
+from thrust.vector.spec import BACKENDS, EnvSpec, check_count, check_seed
 
 
 class UnknownEnvError(gym.error.NameNotFound, ValueError):
@@ -50,6 +52,30 @@ def workers_like(num_workers: int | None, num_envs: int, batch_size: int | None)
         w for w in range(1, min(num_workers, num_envs) + 1) if num_envs % w == 0 and batch_size % (num_envs // w) == 0
     ]
     return max(fitting, default=None)
+
+
+def check_native_kwargs(env_id: str, constructor: Callable[..., VecEnv], env_kwargs: dict[str, Any]) -> None:
+    """`ValueError` unless the native constructor of `env_id` takes `env_kwargs` (and `env_spec`)."""
+    try:
+        parameters = inspect.signature(constructor).parameters
+    except (TypeError, ValueError):  # no signature to read: the constructor will say
+        return
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    if "env_spec" not in parameters:
+        raise TypeError(
+            f"the native constructor registered for {env_id!r} must take env_spec=None and pass it on to "
+            "NativeVecEnv.__init__ (thrust.make gives every VecEnv its EnvSpec)"
+        )
+    taken = [name for name, parameter in parameters.items() if parameter.kind is not inspect.Parameter.VAR_POSITIONAL
+             and name not in ("self", "num_envs", "env_spec")]
+    unknown = sorted(set(env_kwargs) - set(taken))
+    if unknown:
+        gymnasium = (
+            f"; {unknown} would go to Gymnasium's {env_id}, which needs backend='serial' (or 'multiprocessing')"
+            if env_id in gym.registry else ""
+        )
+        raise ValueError(f"the native {env_id} takes only {taken} as keyword arguments, not {unknown}{gymnasium}")
 
 
 def resolve_backend(
@@ -103,7 +129,17 @@ def make(
     kind (same id, kwargs, backend; the spec's workers, or fewer where they would not divide `num_envs`)
     with this count and seed. A spec fixes the backend and the kwargs: change them with
     `dataclasses.replace(spec, ...)`.
+
+    Every argument is checked here, the same way for every backend: `num_envs` a positive int, `seed`
+    an int >= 0 or None, `num_workers` and `batch_size` positive ints or None, and a native env's
+    kwargs its constructor's (Gymnasium's env kwargs need `backend="serial"` or `"multiprocessing"`).
     """
+    num_envs = check_count(num_envs, "num_envs")
+    seed = check_seed(seed)
+    num_workers = check_count(num_workers, "num_workers", optional=True)
+    batch_size = check_count(batch_size, "batch_size", optional=True)
+    if not isinstance(env_id, (str, EnvSpec)):
+        raise TypeError(f"env_id must be an env id (str) or a thrust.vector.EnvSpec, got {type(env_id).__name__}")
     if isinstance(env_id, EnvSpec):
         spec = env_id
         if spec.id is None:
@@ -143,7 +179,9 @@ def make(
 
         return EnvPoolVecEnv(env_id, num_envs, num_threads=num_workers or 0, env_spec=spec, **env_kwargs)
     if backend == "native":
-        return native_registry[env_id](num_envs=num_envs, env_spec=spec, **env_kwargs)
+        constructor = native_registry[env_id]
+        check_native_kwargs(env_id, constructor, env_kwargs)
+        return constructor(num_envs=num_envs, env_spec=spec, **env_kwargs)
     # The spec rather than the id: a worker process then needs no registration (an env
     # registered in the user's script travels by value).
     if is_atari:
