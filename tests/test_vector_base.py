@@ -97,3 +97,22 @@ def test_make_records_the_env_id(env_id, backend):
     envs = thrust.make(env_id, num_envs=2, backend=backend)
     assert envs.env_id == env_id
     envs.close()
+
+
+def test_the_vector_layer_imports_nothing_above_it():
+    """thrust.vector is below thrust.make: none of its modules imports another part of thrust, even
+    inside a function (thrust.env_factory imports thrust.vector, so that would be a hidden cycle)."""
+    import ast
+    from pathlib import Path
+
+    import thrust.vector
+
+    upward = []
+    for path in Path(thrust.vector.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [alias.name for alias in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            upward += [f"{path.name}: {name}" for name in names
+                       if name.split(".")[0] == "thrust" and not name.startswith("thrust.vector")]
+    assert upward == []

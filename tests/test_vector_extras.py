@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import thrust
-import thrust.vector
+import thrust.env_factory
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
 
@@ -52,7 +52,7 @@ class LivesGame(gym.Env):
 
 def clipped_life_game() -> gym.Env:
     """The Atari stack's order: raw statistics, then episodic life, then the reward clip."""
-    from thrust.vector.atari import EpisodicLife
+    from thrust.atari import EpisodicLife
 
     env = EpisodicLife(gym.wrappers.RecordEpisodeStatistics(LivesGame()))
     return gym.wrappers.TransformReward(env, np.sign)
@@ -92,7 +92,7 @@ def test_episode_statistics_are_whole_games_and_raw_scores_under_episodic_life_a
 
 @needs_ale
 def test_episodic_life_ends_episodes_per_life_but_resets_only_after_game_over():
-    from thrust.vector.atari import make_atari
+    from thrust.atari import make_atari
 
     env = make_atari("ALE/Breakout-v5")
     env.reset(seed=0)
@@ -110,7 +110,7 @@ def test_episodic_life_ends_episodes_per_life_but_resets_only_after_game_over():
 
 @needs_ale
 def test_a_seeded_reset_starts_a_new_game_even_after_a_lost_life():
-    from thrust.vector.atari import make_atari
+    from thrust.atari import make_atari
 
     env, fresh = make_atari("ALE/Breakout-v5"), make_atari("ALE/Breakout-v5")
     env.reset(seed=0)
@@ -244,7 +244,7 @@ def test_envpool_atari_keeps_playing_after_a_lost_life():
 
 
 def test_autotune_returns_a_config_make_accepts(capsys):
-    best = thrust.vector.autotune("CartPole-v1", num_envs=4, seconds=0.05)
+    best = thrust.env_factory.autotune("CartPole-v1", num_envs=4, seconds=0.05)
     printed = capsys.readouterr().out
     assert "fastest for 4 × CartPole-v1" in printed and printed.count("steps/s") >= 4
     envs = thrust.make("CartPole-v1", num_envs=4, **best)

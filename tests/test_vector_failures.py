@@ -265,3 +265,124 @@ def test_unpicklable_env_constructor_is_refused_before_any_worker_starts(tmp_pat
     # an open file cannot travel to another process
     with open(tmp_path / "log.txt", "w") as log, deadline(10), pytest.raises(ValueError, match="picklable"):
         MultiprocessingVecEnv([lambda: FailingEnv() if log else None] * 2, num_workers=2)
+
+
+class HangingEnv(FailingEnv):
+    """Hangs in its `hang_at`-th step: asleep (the GIL free) or busy in Python code (holding it in turns)."""
+
+    def __init__(self, hang_at: int = 0, busy: bool = False) -> None:
+        super().__init__()
+        self.hang_at, self.busy = hang_at, busy
+
+    def step(self, action):
+        if self.steps + 1 == self.hang_at:
+            end = time.monotonic() + 3600
+            while time.monotonic() < end:
+                if not self.busy:
+                    time.sleep(3600)
+        return super().step(action)
+
+
+def test_step_timeout_names_the_env_that_hangs():
+    fns = [partial(HangingEnv, hang_at=2 if i == 3 else 0) for i in range(4)]
+    envs = MultiprocessingVecEnv(fns, num_workers=2, step_timeout=0.5)
+    pids = [process.pid for process in envs._processes]
+    envs.reset(seed=0)
+    actions = np.zeros(4, dtype=np.int64)
+    envs.step(actions)
+    start = time.monotonic()
+    with deadline(10), pytest.raises(TimeoutError, match=r"env 3 \(worker 1, pid \d+\) did not finish its step "
+                                                         r"within step_timeout=0.5 s; the vector env is closed"):
+        envs.step(actions)
+    assert 0.5 <= time.monotonic() - start < 3.0
+    assert envs.closed and wait_until_gone(pids) == []
+
+
+def test_step_timeout_in_async_mode_while_the_other_workers_go_on():
+    fns = [partial(HangingEnv, hang_at=3 if i == 2 else 0) for i in range(4)]
+    envs = MultiprocessingVecEnv(fns, num_workers=4, batch_size=2, step_timeout=0.5)
+    pids = [process.pid for process in envs._processes]
+    envs.reset(seed=0)
+    envs.send(np.zeros(4, dtype=np.int64))
+    received = 0
+    with deadline(10), pytest.raises(TimeoutError, match=r"env 2 \(worker 2, pid \d+\)"):
+        while True:
+            *_, env_ids = envs.recv()
+            received += 1
+            envs.send(np.zeros(2, dtype=np.int64), env_ids)
+    assert received >= 3  # the others kept stepping until env 2 was past its timeout
+    assert envs.closed and wait_until_gone(pids) == []
+
+
+def test_a_fast_env_never_times_out_and_make_checks_the_option():
+    envs = thrust.make("CartPole-v1", num_envs=4, backend="multiprocessing", num_workers=2, step_timeout=5)
+    try:
+        assert envs.step_timeout == 5
+        envs.reset(seed=0)
+        for _ in range(50):
+            envs.step(np.zeros(4, dtype=np.int64))
+    finally:
+        envs.close()
+    with pytest.raises(ValueError, match="step_timeout needs backend='multiprocessing'"):
+        thrust.make("CartPole-v1", num_envs=2, backend="serial", step_timeout=1.0)
+    for bad in (0, -1.0, "1", True):
+        with pytest.raises(ValueError, match="step_timeout must be a positive number"):
+            MultiprocessingVecEnv([FailingEnv] * 2, num_workers=2, step_timeout=bad)
+
+
+STUCK_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing.forkserver as forkserver, multiprocessing.resource_tracker as resource_tracker
+    import sys, time
+    from functools import partial
+    import numpy as np
+    sys.path.insert(0, "tests")
+    from test_vector_failures import HangingEnv
+    from thrust.vector.multiprocessing import MultiprocessingVecEnv
+
+    envs = MultiprocessingVecEnv([partial(HangingEnv, hang_at=1, busy={busy})] * 2, num_workers=2)
+    envs.reset(seed=0)
+    envs.send(np.zeros(2, dtype=np.int64))
+    helpers = [forkserver._forkserver._forkserver_pid, resource_tracker._resource_tracker._pid]
+    print(*[process.pid for process in envs._processes], *helpers, flush=True)
+    envs.recv()  # hangs: both envs are stuck in their first step
+    """
+)
+
+
+@pytest.mark.parametrize("busy", [False, True], ids=["asleep", "busy"])
+def test_killed_main_process_leaves_nothing_while_an_env_hangs(busy):
+    """kill -9 of the main process while its envs are stuck in a step: the workers, the forkserver and
+    the resource tracker all end, and nothing is left in /dev/shm."""
+    before = shm_entries()
+    script = subprocess.Popen(
+        [sys.executable, "-c", STUCK_SCRIPT.format(busy=busy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, start_new_session=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
+    try:
+        with deadline(30):
+            pids = [int(pid) for pid in script.stdout.readline().split()]
+        assert len(pids) == 4, script.stderr.read()
+        time.sleep(0.3)  # well inside the stuck step
+        assert all(alive(pid) for pid in pids)
+        script.kill()
+        script.wait(timeout=10)
+        assert wait_until_gone(pids, seconds=10) == []
+        assert shm_entries() <= before
+    finally:
+        if script.poll() is None:
+            script.kill()
+
+
+class HangingResetEnv(FailingEnv):
+    def reset(self, *, seed=None, options=None):
+        if seed == 1:
+            time.sleep(3600)
+        return super().reset(seed=seed)
+
+
+def test_step_timeout_covers_resets_too():
+    envs = MultiprocessingVecEnv([FailingEnv, HangingResetEnv], num_workers=2, step_timeout=0.3)
+    envs.reset(seed=10)
+    with deadline(10), pytest.raises(TimeoutError, match=r"env 1 \(worker 1, .* finish its reset within"):
+        envs.reset(seed=0)  # env 1 gets seed 0 + 1

@@ -1,19 +1,25 @@
-"""`thrust.make`: the native env when one exists, otherwise the Gymnasium env vectorized."""
+"""`thrust.make`: the native env when one exists, otherwise the Gymnasium env vectorized; `autotune`:
+measure which backend, worker count and batch size step a Gymnasium env fastest here."""
 
 from __future__ import annotations
 
 import difflib
+import inspect
 import os
+import time
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import gymnasium as gym
+import numpy as np
 
+from thrust.atari import make_atari, register_ale_envs
 from thrust.envs import registry as native_registry
-from thrust.vector.atari import make_atari, register_ale_envs
 from thrust.vector.base import VecEnv
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
 from thrust.vector.serial import SerialVecEnv
+from thrust.vector.spec import BACKENDS, EnvSpec, check_count, check_seed
 
 
 class UnknownEnvError(gym.error.NameNotFound, ValueError):
@@ -36,13 +42,72 @@ def default_num_workers(num_envs: int, batch_size: int | None = None) -> int:
     return min((w for w in fitting if w >= cores), default=num_envs)
 
 
+def workers_like(num_workers: int | None, num_envs: int, batch_size: int | None) -> int | None:
+    """The worker count for `num_envs` envs made from a spec that had `num_workers`: that count when it
+    divides `num_envs` (and fits `batch_size`), else the largest one below it that does (None: the default)."""
+    if num_workers is None:
+        return None
+    batch_size = num_envs if batch_size is None else batch_size
+    fitting = [
+        w for w in range(1, min(num_workers, num_envs) + 1) if num_envs % w == 0 and batch_size % (num_envs // w) == 0
+    ]
+    return max(fitting, default=None)
+
+
+def check_native_kwargs(env_id: str, constructor: Callable[..., VecEnv], env_kwargs: dict[str, Any]) -> None:
+    """`ValueError` unless the native constructor of `env_id` takes `env_kwargs` (and `env_spec`)."""
+    try:
+        parameters = inspect.signature(constructor).parameters
+    except (TypeError, ValueError):  # no signature to read: the constructor will say
+        return
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters.values()):
+        return
+    if "env_spec" not in parameters:
+        raise TypeError(
+            f"the native constructor registered for {env_id!r} must take env_spec=None and pass it on to "
+            "NativeVecEnv.__init__ (thrust.make gives every VecEnv its EnvSpec)"
+        )
+    taken = [name for name, parameter in parameters.items() if parameter.kind is not inspect.Parameter.VAR_POSITIONAL
+             and name not in ("self", "num_envs", "env_spec")]
+    unknown = sorted(set(env_kwargs) - set(taken))
+    if unknown:
+        gymnasium = (
+            f"; {unknown} would go to Gymnasium's {env_id}, which needs backend='serial' (or 'multiprocessing')"
+            if env_id in gym.registry else ""
+        )
+        raise ValueError(f"the native {env_id} takes only {taken} as keyword arguments, not {unknown}{gymnasium}")
+
+
+def resolve_backend(
+    env_id: str, num_envs: int, backend: str, num_workers: int | None, batch_size: int | None
+) -> str:
+    """The backend `make` uses for `backend` ("auto" picks one), after checking the options fit it."""
+    if backend == "auto":
+        if env_id in native_registry:
+            backend = "native"
+        else:
+            parallel = num_envs > 1 and (os.cpu_count() or 1) > 1
+            asked = num_workers is not None or batch_size is not None
+            backend = "multiprocessing" if parallel or asked else "serial"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose from 'auto', {', '.join(map(repr, BACKENDS))}")
+    if backend == "envpool" and batch_size not in (None, num_envs):
+        raise ValueError("the envpool backend runs in sync mode only: leave batch_size unset")
+    if backend in ("native", "serial") and (num_workers is not None or batch_size not in (None, num_envs)):
+        raise ValueError(f"num_workers and batch_size need backend='multiprocessing' or 'envpool', not {backend!r}")
+    if backend == "native" and env_id not in native_registry:
+        raise ValueError(f"{env_id!r} has no native implementation; native envs: {sorted(native_registry)}")
+    return backend
+
+
 def make(
-    env_id: str,
+    env_id: str | EnvSpec,
     num_envs: int = 1,
     seed: int | None = None,
     backend: str = "auto",
     num_workers: int | None = None,
     batch_size: int | None = None,
+    step_timeout: float | None = None,
     **env_kwargs: Any,
 ) -> VecEnv:
     """Make `num_envs` copies of `env_id` behind Thrust's vector interface.
@@ -51,56 +116,137 @@ def make(
     processes (`"multiprocessing"`) when there are several envs and cores, otherwise in this process
     (`"serial"`). That choice is a rule of thumb, not a measurement: for cheap envs the pipe round
     trip can cost more than the env (serial is about 2x faster than multiprocessing for 8 CartPoles
-    on 2 cores), so run `thrust.vector.autotune(env_id, num_envs)` and pass what it returns
+    on 2 cores), so run `thrust.env_factory.autotune(env_id, num_envs)` and pass what it returns
     (`make(env_id, num_envs, **best)`). `"envpool"` uses EnvPool's C++ envs when it is installed. `num_workers`: worker
     processes (multiprocessing) or threads (envpool); default every core, dividing `num_envs`.
     `batch_size < num_envs` (multiprocessing only) turns on async mode: `send`/`recv` of the first
     envs ready. "ALE/…" ids get the standard Atari preprocessing. `seed` seeds the first `reset()`
-    that is called without a seed (env `i` gets `seed + i`).
+    that is called without a seed (env `i` gets `seed + i`). `step_timeout` (multiprocessing only):
+    seconds a worker may take to step its envs before a `TimeoutError` names the env that hangs.
+
+    The envs' `env_spec` records the id, the env kwargs, the backend chosen, the workers and `seed`.
+    `env_id` may be such an `EnvSpec`: `make(envs.env_spec, num_envs=16, seed=0)` makes envs of the same
+    kind (same id, kwargs, backend; the spec's workers, or fewer where they would not divide `num_envs`)
+    with this count and seed. A spec fixes the backend and the kwargs: change them with
+    `dataclasses.replace(spec, ...)`.
+
+    Every argument is checked here, the same way for every backend: `num_envs` a positive int, `seed`
+    an int >= 0 or None, `num_workers` and `batch_size` positive ints or None, and a native env's
+    kwargs its constructor's (Gymnasium's env kwargs need `backend="serial"` or `"multiprocessing"`).
     """
+    num_envs = check_count(num_envs, "num_envs")
+    seed = check_seed(seed)
+    num_workers = check_count(num_workers, "num_workers", optional=True)
+    batch_size = check_count(batch_size, "batch_size", optional=True)
+    if not isinstance(env_id, (str, EnvSpec)):
+        raise TypeError(f"env_id must be an env id (str) or a thrust.vector.EnvSpec, got {type(env_id).__name__}")
+    if isinstance(env_id, EnvSpec):
+        spec = env_id
+        if spec.id is None:
+            raise ValueError(
+                "this EnvSpec has no id (envs built directly from constructors): thrust.make cannot make them again"
+            )
+        if spec.backend not in BACKENDS:
+            raise ValueError(f"thrust.make cannot make envs of backend {spec.backend!r}: it makes {BACKENDS}")
+        if backend not in ("auto", spec.backend) or env_kwargs:
+            raise ValueError(
+                "an EnvSpec fixes the backend and the env kwargs; change them with dataclasses.replace(spec, ...)"
+            )
+        if num_workers is None:
+            num_workers = (
+                workers_like(spec.num_workers, num_envs, batch_size) if spec.backend == "multiprocessing"
+                else spec.num_workers
+            )
+        return make(spec.id, num_envs, seed, spec.backend, num_workers, batch_size, step_timeout, **spec.kwargs)
+
+    is_atari = env_id.startswith("ALE/")
+    if backend != "envpool":  # EnvPool knows its own tasks
+        if is_atari:
+            register_ale_envs()
+        if env_id not in native_registry and env_id not in gym.registry:
+            close = difflib.get_close_matches(env_id, known_env_ids(), n=3, cutoff=0.6)
+            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise UnknownEnvError(f"unknown env id {env_id!r}{hint}")
+    backend = resolve_backend(env_id, num_envs, backend, num_workers, batch_size)
+    if step_timeout is not None and backend != "multiprocessing":
+        raise ValueError(f"step_timeout needs backend='multiprocessing', not {backend!r}")
+    if backend == "multiprocessing" and num_workers is None:
+        num_workers = default_num_workers(num_envs, batch_size)
+    spec = EnvSpec(id=env_id, kwargs=env_kwargs, backend=backend, num_workers=num_workers, seed=seed)
+
     if backend == "envpool":
         from thrust.vector.envpool import EnvPoolVecEnv
 
-        if batch_size not in (None, num_envs):
-            raise ValueError("the envpool backend runs in sync mode only: leave batch_size unset")
-        env = EnvPoolVecEnv(env_id, num_envs, num_threads=num_workers or 0, **env_kwargs)
-        env.initial_seed, env.env_id = seed, env_id
-        return env
-    is_atari = env_id.startswith("ALE/")
-    if is_atari:
-        register_ale_envs()
-    if env_id not in native_registry and env_id not in gym.registry:
-        close = difflib.get_close_matches(env_id, known_env_ids(), n=3, cutoff=0.6)
-        hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-        raise UnknownEnvError(f"unknown env id {env_id!r}{hint}")
-    if backend == "auto":
-        if env_id in native_registry:
-            backend = "native"
-        else:
-            parallel = num_envs > 1 and (os.cpu_count() or 1) > 1
-            asked = num_workers is not None or batch_size is not None
-            backend = "multiprocessing" if parallel or asked else "serial"
-    if backend != "multiprocessing" and (num_workers is not None or batch_size not in (None, num_envs)):
-        raise ValueError(f"num_workers and batch_size need backend='multiprocessing' or 'envpool', not {backend!r}")
+        return EnvPoolVecEnv(env_id, num_envs, num_threads=num_workers or 0, env_spec=spec, **env_kwargs)
     if backend == "native":
-        if env_id not in native_registry:
-            raise ValueError(f"{env_id!r} has no native implementation; native envs: {sorted(native_registry)}")
-        env = native_registry[env_id](num_envs=num_envs, **env_kwargs)
-    elif backend in ("serial", "multiprocessing"):
-        # The spec rather than the id: a worker process then needs no registration (an env
-        # registered in the user's script travels by value).
-        if is_atari:
-            env_fn = partial(make_atari, env_id, **env_kwargs)
-        else:
-            env_fn = partial(gym.make, gym.spec(env_id), **env_kwargs)
-        if backend == "serial":
-            env = SerialVecEnv([env_fn] * num_envs)
-        else:
-            workers = default_num_workers(num_envs, batch_size) if num_workers is None else num_workers
-            env = MultiprocessingVecEnv([env_fn] * num_envs, num_workers=workers, batch_size=batch_size)
+        constructor = native_registry[env_id]
+        check_native_kwargs(env_id, constructor, env_kwargs)
+        return constructor(num_envs=num_envs, env_spec=spec, **env_kwargs)
+    # The spec rather than the id: a worker process then needs no registration (an env
+    # registered in the user's script travels by value).
+    if is_atari:
+        env_fn = partial(make_atari, env_id, **env_kwargs)
     else:
-        raise ValueError(
-            f"unknown backend {backend!r}; choose from 'auto', 'native', 'serial', 'multiprocessing', 'envpool'"
-        )
-    env.initial_seed, env.env_id = seed, env_id
-    return env
+        env_fn = partial(gym.make, gym.spec(env_id), **env_kwargs)
+    if backend == "serial":
+        return SerialVecEnv([env_fn] * num_envs, env_spec=spec)
+    return MultiprocessingVecEnv(
+        [env_fn] * num_envs, num_workers=num_workers, batch_size=batch_size, env_spec=spec, step_timeout=step_timeout
+    )
+
+
+# -- autotune ----------------------------------------------------------------------------------------
+
+
+def candidate_configs(num_envs: int, cores: int) -> list[dict[str, Any]]:
+    """Serial, then every worker count dividing `num_envs` up to 2× the cores, in sync mode and in
+    async mode returning half the envs."""
+    configs: list[dict[str, Any]] = [{"backend": "serial"}]
+    for workers in range(1, min(num_envs, 2 * cores) + 1):
+        if num_envs % workers:
+            continue
+        configs.append({"backend": "multiprocessing", "num_workers": workers, "batch_size": num_envs})
+        half = num_envs // 2
+        if workers > 1 and half % (num_envs // workers) == 0:
+            configs.append({"backend": "multiprocessing", "num_workers": workers, "batch_size": half})
+    return configs
+
+
+def steps_per_second(env_id: str, num_envs: int, config: dict[str, Any], seconds: float, **env_kwargs: Any) -> float:
+    """Env steps/s of `make(env_id, num_envs, **config)` under random actions, timed for `seconds`."""
+    envs = make(env_id, num_envs=num_envs, **config, **env_kwargs)
+    try:
+        batch = envs.batch_size
+        envs.single_action_space.seed(0)
+        actions = np.stack([envs.single_action_space.sample() for _ in range(batch)])
+        envs.reset(seed=0)
+        envs.send(np.stack([envs.single_action_space.sample() for _ in range(num_envs)]))
+        count, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds:
+            *_, env_ids = envs.recv()
+            envs.send(actions, None if batch == num_envs else env_ids)
+            count += batch
+        envs.recv()
+        return count / elapsed
+    finally:
+        envs.close()
+
+
+def autotune(
+    env_id: str, num_envs: int = 8, seconds: float = 1.0, verbose: bool = True, **env_kwargs: Any
+) -> dict[str, Any]:
+    """Try the serial backend and the multiprocessing backend's worker counts and batch sizes for
+    `num_envs` copies of `env_id`; print the table and return the fastest configuration, ready for
+    `thrust.make(env_id, num_envs=num_envs, **config)`.
+
+    Async configurations (`batch_size < num_envs`) need a `send`/`recv` loop instead of `step`.
+    """
+    results = []
+    for config in candidate_configs(num_envs, os.cpu_count() or 1):
+        results.append((steps_per_second(env_id, num_envs, config, seconds, **env_kwargs), config))
+        if verbose:
+            print(f"{results[-1][0]:>12,.0f} steps/s  {config}", flush=True)
+    best_rate, best = max(results, key=lambda result: result[0])
+    if verbose:
+        print(f"fastest for {num_envs} × {env_id}: {best} ({best_rate:,.0f} steps/s)")
+    return best

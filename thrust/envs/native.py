@@ -40,6 +40,7 @@ import numba
 import numpy as np
 
 from thrust.vector.base import VecEnv
+from thrust.vector.spec import EnvSpec, check_backend
 
 # numba's default threading layer here is OpenMP, whose idle threads spin: when anything else wants the
 # cores (torch between env steps, other processes), a 4096-env CartPole step on 2 cores was measured
@@ -196,7 +197,8 @@ class NativeVecEnv(VecEnv):
     `observe` (see the module docstring). `num_threads` caps numba's threads for this env's kernels
     (None: numba's default, one per core). With one thread, or fewer than `parallel_threshold` envs,
     a serial kernel runs instead of the `prange` one: waking threads costs more than it saves on
-    small batches (benchmarks/env_throughput.py measures where the two cross).
+    small batches (benchmarks/env_throughput.py measures where the two cross). `env_spec` defaults to
+    the class's id (its key in `thrust.envs.registry`, else `gymnasium_id`) and the keyword arguments given.
     """
 
     single_observation_space: ClassVar[gym.spaces.Box]
@@ -234,8 +236,17 @@ class NativeVecEnv(VecEnv):
         num_threads: int | None = None,
         render_mode: str | None = None,
         parallel_threshold: int | None = None,
+        env_spec: EnvSpec | None = None,
     ) -> None:
-        super().__init__(self.single_observation_space, self.single_action_space, num_envs)
+        if env_spec is None:
+            given = {
+                "max_episode_steps": max_episode_steps, "num_threads": num_threads, "render_mode": render_mode,
+                "parallel_threshold": parallel_threshold,
+            }
+            kwargs = {key: value for key, value in given.items() if value is not None}
+            env_spec = EnvSpec(id=self.registered_id(), kwargs=kwargs, backend="native")
+        check_backend(env_spec, "native")
+        super().__init__(self.single_observation_space, self.single_action_space, num_envs, env_spec=env_spec)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
                 f"render_mode must be one of {[None, *self.metadata['render_modes']]}, got {render_mode!r}"
@@ -263,6 +274,13 @@ class NativeVecEnv(VecEnv):
         self._env_ids = np.arange(num_envs)
         self._render_env: gym.Env | None = None
         self._seeded = False  # a reset without a seed continues each env's stream once there is one
+
+    @classmethod
+    def registered_id(cls) -> str | None:
+        """This class's key in `thrust.envs.registry` (what `thrust.make` knows it by), else its `gymnasium_id`."""
+        from thrust.envs import registry  # the package that imports this module: loaded before any env exists
+
+        return next((key for key, value in registry.items() if value is cls), cls.gymnasium_id)
 
     # -- VecEnv ----------------------------------------------------------------------------------
 

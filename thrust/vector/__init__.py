@@ -4,9 +4,9 @@ from thrust.vector.base import VecEnv, check_actions
 from thrust.vector.envpool import EnvPoolVecEnv
 from thrust.vector.multiprocessing import MultiprocessingVecEnv, RemoteTraceback, WorkerDiedError
 from thrust.vector.serial import SerialVecEnv
-from thrust.vector.tuning import autotune
+from thrust.vector.spec import BACKENDS, EnvSpec
 
 __all__ = [
-    "EnvPoolVecEnv", "MultiprocessingVecEnv", "RemoteTraceback", "SerialVecEnv", "VecEnv", "WorkerDiedError",
-    "autotune", "check_actions",
+    "BACKENDS", "EnvPoolVecEnv", "EnvSpec", "MultiprocessingVecEnv", "RemoteTraceback", "SerialVecEnv", "VecEnv",
+    "WorkerDiedError", "check_actions",
 ]

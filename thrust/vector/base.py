@@ -9,12 +9,14 @@ final observations, terminated vs truncated, episode statistics, seeding) are th
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode
 from gymnasium.vector.utils import batch_space
+
+from thrust.vector.spec import EnvSpec, check_count, check_seed
 
 
 def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros) -> Any:
@@ -32,23 +34,53 @@ def allocate(space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype
     return take((n, *space.shape), space.dtype)
 
 
-def episode_infos(
-    final_observations: Any,
-    final_mask: np.ndarray,
-    returns: np.ndarray,
-    lengths: np.ndarray,
-    episode_mask: np.ndarray | None = None,
-) -> dict[str, Any]:
-    """The `infos` dict every backend returns, made of views of these arrays.
+OBSERVATION_BUFFERS = ("observations", "final_observations")
+"""Buffers shaped like the observation space (an array, or a dict/tuple of arrays)."""
+FLAT_BUFFERS: dict[str, type] = {
+    "rewards": np.float32,
+    "terminations": np.bool_,
+    "truncations": np.bool_,
+    "final_mask": np.bool_,
+    "episode_mask": np.bool_,
+    "episode_returns": np.float64,
+    "episode_lengths": np.int64,
+}
+"""Buffers of one value per env, with their dtypes."""
+BUFFER_NAMES = (*OBSERVATION_BUFFERS, *FLAT_BUFFERS)
 
-    `episode_mask` (default: `final_mask`) marks where `returns`/`lengths` hold a finished episode's
-    statistics; it differs from `final_mask` only for envs that report their own statistics (see `VecEnv`).
+
+def allocate_buffers(
+    observation_space: gym.Space, n: int, take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros,
+    own_episode_mask: bool = True,
+) -> dict[str, Any]:
+    """The one buffer set of a `VecEnv` (see `BUFFER_NAMES`) for `n` envs, by name.
+
+    Every leaf comes from `take(shape, dtype)`, always in the same order, so two processes carving
+    views out of the same shared memory get the same layout. Without `own_episode_mask`,
+    "episode_mask" is the "final_mask" array itself (see `VecEnv`).
+    """
+    buffers: dict[str, Any] = {}
+    for name in BUFFER_NAMES:
+        if name in OBSERVATION_BUFFERS:
+            buffers[name] = allocate(observation_space, n, take)
+        elif name == "episode_mask" and not own_episode_mask:
+            buffers[name] = buffers["final_mask"]
+        else:
+            buffers[name] = take((n,), FLAT_BUFFERS[name])
+    return buffers
+
+
+def episode_infos(buffers: dict[str, Any]) -> dict[str, Any]:
+    """The `infos` dict every backend returns, made of views of `buffers` (an `allocate_buffers` set).
+
+    `_episode` marks where `episode["r"]`/`["l"]` hold a finished episode's statistics; it is `_final_obs`
+    itself unless the backend has its own episode mask (envs that report their own statistics, see `VecEnv`).
     """
     return {
-        "final_obs": final_observations,
-        "_final_obs": final_mask,
-        "episode": {"r": returns, "l": lengths},
-        "_episode": final_mask if episode_mask is None else episode_mask,
+        "final_obs": buffers["final_observations"],
+        "_final_obs": buffers["final_mask"],
+        "episode": {"r": buffers["episode_returns"], "l": buffers["episode_lengths"]},
+        "_episode": buffers["episode_mask"],
     }
 
 
@@ -108,14 +140,20 @@ class VecEnv(gym.vector.VectorEnv):
     arrays and `env_ids = arange(num_envs)`. Returned arrays are views of these buffers, valid
     until the next `step`/`recv`. `episode_returns`/`episode_lengths` hold the statistics of the
     episode that just ended, valid where `episode_mask` (`infos["_episode"]`) is true; running sums
-    live in the backend. `episode_mask` is `final_mask` itself unless a backend replaces it with its
-    own array: Atari with episodic life ends an episode at every lost life, but reports the raw score
-    and length of the whole game, once, when the game ends (see `thrust.vector.atari`).
+    live in the backend. `episode_mask` is `final_mask` itself unless a backend declares its own
+    (`own_episode_mask = True`): Atari with episodic life ends an episode at every lost life, but
+    reports the raw score and length of the whole game, once, when the game ends (see `thrust.atari`).
+
+    The buffers are allocated once, here (`allocate_buffers`; `self.buffers` holds them by name), by
+    `take(shape, dtype)`: `np.zeros` by default, views of shared memory for the multiprocessing backend.
+
+    `env_spec` (an `EnvSpec`) is the identity of these envs, given at construction: each backend
+    fills in what it knows when none is given (a subclass of one's own gets `backend="custom"`).
+    Its `seed` seeds the first `reset()` called without a seed, once.
     """
 
     metadata: dict[str, Any] = {"autoreset_mode": AutoresetMode.SAME_STEP, "render_modes": []}
-    initial_seed: int | None = None  # used by the first reset() called without a seed (see thrust.make)
-    env_id: str | None = None  # the id thrust.make made these envs from (None: built directly)
+    own_episode_mask: ClassVar[bool] = False  # True: `episode_mask` is an array of its own, not `final_mask`
 
     def __init__(
         self,
@@ -123,9 +161,16 @@ class VecEnv(gym.vector.VectorEnv):
         single_action_space: gym.Space,
         num_envs: int,
         batch_size: int | None = None,
+        env_spec: EnvSpec | None = None,
+        take: Callable[[tuple[int, ...], np.dtype], Any] = np.zeros,
     ) -> None:
-        if num_envs < 1:
-            raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        num_envs = check_count(num_envs, "num_envs")
+        if env_spec is None:
+            env_spec = EnvSpec(id=None, backend="custom")
+        if not isinstance(env_spec, EnvSpec):
+            raise TypeError(f"env_spec must be a thrust.vector.EnvSpec or None, got {type(env_spec).__name__}")
+        self.env_spec = env_spec
+        self._next_seed = env_spec.seed  # the seed of the next reset() called without one, used once
         batch_size = num_envs if batch_size is None else batch_size
         if not 1 <= batch_size <= num_envs:
             raise ValueError(f"batch_size must lie in [1, num_envs={num_envs}], got {batch_size}")
@@ -136,20 +181,24 @@ class VecEnv(gym.vector.VectorEnv):
         self.observation_space = batch_space(single_observation_space, num_envs)
         self.action_space = batch_space(single_action_space, num_envs)
 
-        self.observations = allocate(single_observation_space, num_envs)
-        self.rewards = np.zeros(num_envs, dtype=np.float32)
-        self.terminations = np.zeros(num_envs, dtype=bool)
-        self.truncations = np.zeros(num_envs, dtype=bool)
-        self.final_observations = allocate(single_observation_space, num_envs)
-        self.final_mask = np.zeros(num_envs, dtype=bool)
-        self.episode_mask = self.final_mask
-        self.episode_returns = np.zeros(num_envs, dtype=np.float64)
-        self.episode_lengths = np.zeros(num_envs, dtype=np.int64)
-        self.infos: dict[str, Any] = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths
-        )
+        self.buffers = allocate_buffers(single_observation_space, num_envs, take, self.own_episode_mask)
+        self.observations = self.buffers["observations"]
+        self.final_observations = self.buffers["final_observations"]
+        self.rewards: np.ndarray = self.buffers["rewards"]
+        self.terminations: np.ndarray = self.buffers["terminations"]
+        self.truncations: np.ndarray = self.buffers["truncations"]
+        self.final_mask: np.ndarray = self.buffers["final_mask"]
+        self.episode_mask: np.ndarray = self.buffers["episode_mask"]
+        self.episode_returns: np.ndarray = self.buffers["episode_returns"]
+        self.episode_lengths: np.ndarray = self.buffers["episode_lengths"]
+        self.infos: dict[str, Any] = episode_infos(self.buffers)
         self._needs_reset = True
         self._pending = False
+
+    @property
+    def env_id(self) -> str | None:
+        """The id these envs were made from (`env_spec.id`; None: built directly from constructors)."""
+        return self.env_spec.id
 
     # -- the public interface -------------------------------------------------------------------
 
@@ -157,8 +206,9 @@ class VecEnv(gym.vector.VectorEnv):
         """Reset every env; env `i` is seeded with `seed + i`. Returns `(observations, infos)`."""
         if self._pending:
             raise RuntimeError("reset() called while a send() is pending; call recv() first")
-        if seed is None and self.initial_seed is not None:
-            seed, self.initial_seed = self.initial_seed, None
+        seed = check_seed(seed)
+        if seed is None and self._next_seed is not None:
+            seed, self._next_seed = self._next_seed, None
         self._reset(seed, options)
         self.final_mask[:] = False
         self.episode_mask[:] = False

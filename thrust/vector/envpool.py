@@ -20,7 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from thrust.vector.base import VecEnv, episode_infos
+from thrust.vector.base import VecEnv
+from thrust.vector.spec import EnvSpec, check_backend
 
 
 def envpool_task_id(env_id: str) -> str:
@@ -31,16 +32,23 @@ def envpool_task_id(env_id: str) -> str:
 class EnvPoolVecEnv(VecEnv):
     """`num_envs` copies of EnvPool task `env_id`, stepped by `num_threads` C++ threads (0: EnvPool's default).
 
-    Extra keyword arguments go to `envpool.make` (e.g. `episodic_life=True` for Atari).
+    Extra keyword arguments go to `envpool.make` (e.g. `episodic_life=True` for Atari). `env_spec`
+    defaults to this id, these kwargs, backend "envpool" and `num_threads` (None for 0).
     """
 
-    def __init__(self, env_id: str, num_envs: int, num_threads: int = 0, **envpool_kwargs: Any) -> None:
+    own_episode_mask = True  # games, not lives (see VecEnv)
+
+    def __init__(
+        self, env_id: str, num_envs: int, num_threads: int = 0, env_spec: EnvSpec | None = None, **envpool_kwargs: Any
+    ) -> None:
         try:
             import envpool
         except ImportError as error:
             raise ImportError("the envpool backend needs envpool: pip install 'thrust-rl[envpool]'") from error
 
-        self.env_id = env_id
+        if env_spec is None:
+            env_spec = EnvSpec(id=env_id, kwargs=envpool_kwargs, backend="envpool", num_workers=num_threads or None)
+        check_backend(env_spec, "envpool")
         task_id = envpool_task_id(env_id)
         if env_id.startswith("ALE/"):
             envpool_kwargs = {
@@ -52,11 +60,7 @@ class EnvPoolVecEnv(VecEnv):
             envpool.make, task_id, env_type="gymnasium", num_envs=num_envs, num_threads=num_threads, **envpool_kwargs
         )
         self._pool = self._make_pool(seed=0)
-        super().__init__(self._pool.observation_space, self._pool.action_space, num_envs)
-        self.episode_mask = np.zeros(num_envs, dtype=bool)  # games, not lives: its own array (see VecEnv)
-        self.infos = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
-        )
+        super().__init__(self._pool.observation_space, self._pool.action_space, num_envs, env_spec=env_spec)
         self._game_over = np.zeros(num_envs, dtype=bool)
         self._raw_rewards = np.zeros(num_envs, dtype=np.float64)
         self._running_returns = np.zeros(num_envs, dtype=np.float64)

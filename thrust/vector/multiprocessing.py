@@ -4,17 +4,24 @@
 (actions, observations, rewards, flags, final observations, episode statistics) lives in one shared
 memory block that both sides see as numpy arrays, so the hot path pickles nothing: the main process
 writes the actions, sends each worker one byte through a pipe, and the worker writes its block in
-place and answers with one byte. A blocked pipe read costs no CPU while waiting (busy-polling
-workers collapse once workers + main outnumber the cores: ~17 ms per round trip measured on 2
-shared cores), wakes as fast as a semaphore (~60 µs for a round trip to 2 workers, both measured),
-and turns into EOF when a worker dies, so a crashed worker is reported instead of waited for.
+place and answers with one byte. Only the envs' own info dicts travel pickled, with the answer, at
+the steps where an env reported one (an env that reports none costs nothing; one that reports two
+numbers a step, e.g. a success flag and a cost, costs ~5 µs per worker and step to pickle and
+unpickle); the main process writes them into the `infos` arrays (see `thrust.vector.infos`).
+A blocked pipe read costs no CPU while waiting (busy-polling workers collapse once workers + main
+outnumber the cores: ~17 ms per round trip measured on 2 shared cores), wakes as fast as a semaphore
+(~60 µs for a round trip to 2 workers, both measured), and turns into EOF when a worker dies, so a
+crashed worker is reported instead of waited for.
 
 Async mode (`batch_size < num_envs`): `recv()` returns the first `batch_size // envs_per_worker`
 workers to finish, oldest send first, copied into batch-sized buffers; `send()` takes actions for
 exactly those env ids.
 
 The shared block is an unlinked file (`multiprocessing.RawArray`) handed to workers as a file
-descriptor: nothing is left in /dev/shm, even when the main process is killed.
+descriptor: nothing is left in /dev/shm, even when the main process is killed. Workers end with the
+main process even while an env is stuck in a step (`_watch_main_process`); then the forkserver and
+the resource tracker, which stay while a worker holds their pipes, end too. `step_timeout` turns a
+stuck env into a `TimeoutError` naming it.
 """
 
 from __future__ import annotations
@@ -23,8 +30,10 @@ import contextlib
 import multiprocessing as mp
 import os
 import pickle
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 import types
@@ -37,11 +46,14 @@ import cloudpickle
 import gymnasium as gym
 import numpy as np
 
-from thrust.vector.base import VecEnv, allocate, episode_infos
+from thrust.vector.base import BUFFER_NAMES, VecEnv, allocate, allocate_buffers, episode_infos
+from thrust.vector.infos import InfoArrays
 from thrust.vector.serial import EnvBlock
+from thrust.vector.spec import EnvSpec, check_backend, gymnasium_spec
 
 STEP = b"s"  # main → worker: step your block with the actions in shared memory
 DONE = b"d"  # worker → main: the block is written
+INFO = b"i"  # worker → main: the block is written, and these envs reported info (INFO + pickled reports)
 ALIGNMENT = 64  # bytes; every shared array starts on its own cache line
 
 
@@ -71,21 +83,37 @@ class _Carver:
 
 
 def shared_arrays(
-    observation_space: gym.Space, action_space: gym.Space, num_envs: int, take: Callable[..., Any]
+    observation_space: gym.Space, action_space: gym.Space, num_envs: int, num_workers: int, take: Callable[..., Any]
 ) -> dict[str, Any]:
-    """Every array the two sides share, carved in one fixed order by `take` (same on both sides)."""
-    return {
-        "observations": allocate(observation_space, num_envs, take),
-        "final_observations": allocate(observation_space, num_envs, take),
-        "actions": allocate(action_space, num_envs, take),
-        "rewards": take((num_envs,), np.float32),
-        "terminations": take((num_envs,), np.bool_),
-        "truncations": take((num_envs,), np.bool_),
-        "final_mask": take((num_envs,), np.bool_),
-        "episode_mask": take((num_envs,), np.bool_),
-        "episode_returns": take((num_envs,), np.float64),
-        "episode_lengths": take((num_envs,), np.int64),
-    }
+    """Every array the two sides share, carved in one fixed order by `take` (same on both sides): the
+    `VecEnv`'s buffer set (`allocate_buffers`, as `VecEnv.__init__` carves it), then the actions, then
+    each worker's current env (the one it is stepping, named if it hangs)."""
+    arrays = allocate_buffers(observation_space, num_envs, take)
+    arrays["actions"] = allocate(action_space, num_envs, take)
+    arrays["current_env"] = take((num_workers,), np.int64)
+    return arrays
+
+
+def _watch_main_process(main_pid: int) -> None:
+    """End this worker as soon as the main process ends, even while an env is stuck in a step (the
+    pipe's EOF is only seen between steps). Runs in a daemon thread: it waits on a pidfd of the main
+    process (Linux >= 5.3), or else checks every half second that the process exists."""
+    try:
+        pidfd = os.pidfd_open(main_pid)
+    except (AttributeError, OSError):  # no pidfd here; or the main process is already gone (ESRCH)
+        pidfd = None
+    if pidfd is not None:
+        select.select([pidfd], [], [])  # readable once the process has exited
+    else:
+        while True:
+            try:
+                os.kill(main_pid, 0)
+            except ProcessLookupError:
+                break
+            except PermissionError:  # it exists
+                pass
+            time.sleep(0.5)
+    os._exit(1)  # from any thread: the whole worker, at once
 
 
 def leaves(tree: Any) -> list[np.ndarray]:
@@ -97,12 +125,16 @@ def leaves(tree: Any) -> list[np.ndarray]:
     return [tree]
 
 
-def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, payload: bytes, conn: Connection) -> None:
+def _worker(
+    worker_index: int, first_env: int, num_envs: int, num_workers: int, main_pid: int, memory: Any, payload: bytes,
+    conn: Connection,
+) -> None:
     """Owns envs `first_env .. first_env + len(env_fns)`; serves step/reset/close until told to stop
-    or until the main process goes away (EOF on the pipe). `payload` is the cloudpickled
-    `(env_fns, observation_space, action_space)`."""
+    or until the main process goes away (EOF on the pipe, or its end seen by `_watch_main_process`).
+    `payload` is the cloudpickled `(env_fns, observation_space, action_space)`."""
     # Ctrl-C reaches the whole process group; the main process decides when workers stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_main_process, args=(main_pid,), name="thrust-main-watch", daemon=True).start()
     envs: list[gym.Env] = []
     block = None
     constructing = first_env  # the env named if construction fails
@@ -117,9 +149,9 @@ def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, paylo
                     f"env 0 has {observation_space}, {action_space}: all must match"
                 )
         arrays = shared_arrays(
-            observation_space, action_space, num_envs, _Carver(np.frombuffer(memory, dtype=np.uint8))
+            observation_space, action_space, num_envs, num_workers, _Carver(np.frombuffer(memory, dtype=np.uint8))
         )
-        block = EnvBlock(envs, first_env, arrays)
+        block = EnvBlock(envs, first_env, arrays, current=arrays["current_env"][worker_index : worker_index + 1])
         actions = arrays["actions"]
         conn.send_bytes(DONE)
         while True:
@@ -131,7 +163,7 @@ def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, paylo
                 if command == "close":
                     break
                 block.reset(seed, options)
-            conn.send_bytes(DONE)
+            conn.send_bytes(_answer(block.reported) if block.reported else DONE)
     except (EOFError, BrokenPipeError):
         pass  # the main process is gone
     except BaseException as exc:  # every failure is reported to the main process
@@ -146,6 +178,16 @@ def _worker(worker_index: int, first_env: int, num_envs: int, memory: Any, paylo
     finally:
         for env in envs:
             env.close()
+
+
+def _answer(reported: list[Any]) -> bytes:
+    """INFO and the envs' info dicts, pickled (only the steps where an env reported info pay this)."""
+    try:
+        return INFO + pickle.dumps(reported)
+    except Exception as error:
+        envs = sorted({index for index, _, _ in reported})
+        message = f"the info dicts of envs {envs} cannot be pickled to reach the main process: {error}"
+        raise TypeError(message) from error
 
 
 @contextlib.contextmanager
@@ -196,7 +238,17 @@ class MultiprocessingVecEnv(VecEnv):
             a clean process, so a main process with torch threads running cannot deadlock them.
             ("fork" is refused: forked workers would inherit each other's pipes and hide a
             worker's death.)
+        env_spec: the `EnvSpec` `thrust.make` passes (default: the id of env 0's Gymnasium spec,
+            backend "multiprocessing", these `num_workers`).
+        step_timeout: seconds a worker may take to step (or reset) its block of envs; past them the
+            vector env is closed and a `TimeoutError` names the env it is stuck in (default None:
+            wait as long as it takes).
+
+    Workers end with the main process, even while an env is stuck in a step: each watches it from a
+    thread (an env holding the GIL in C code forever is the one case this cannot interrupt).
     """
+
+    own_episode_mask = True  # the workers' EnvBlocks write it (see thrust.vector.serial)
 
     def __init__(
         self,
@@ -204,6 +256,8 @@ class MultiprocessingVecEnv(VecEnv):
         num_workers: int | None = None,
         batch_size: int | None = None,
         start_method: str | None = None,
+        env_spec: EnvSpec | None = None,
+        step_timeout: float | None = None,
     ) -> None:
         num_envs = len(env_fns)
         if num_envs < 1:
@@ -222,64 +276,54 @@ class MultiprocessingVecEnv(VecEnv):
             start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
         if start_method not in ("forkserver", "spawn"):
             raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
+        if step_timeout is not None and (
+            isinstance(step_timeout, bool) or not isinstance(step_timeout, (int, float)) or not step_timeout > 0
+        ):
+            raise ValueError(f"step_timeout must be a positive number of seconds or None, got {step_timeout!r}")
         self.num_workers = num_workers
+        self.step_timeout = step_timeout
 
         probe = env_fns[0]()  # the spaces size the shared block before any worker starts
         observation_space, action_space = probe.observation_space, probe.action_space
         self.render_mode = probe.render_mode
-        self.env_id = probe.spec.id if probe.spec is not None else None  # None: an env made without gym.make
+        if env_spec is None:
+            env_spec = gymnasium_spec(probe, "multiprocessing", num_workers)
+        elif check_backend(env_spec, "multiprocessing").num_workers not in (None, num_workers):
+            raise ValueError(f"env_spec.num_workers is {env_spec.num_workers}, but num_workers is {num_workers}")
         probe.close()
-        super().__init__(observation_space, action_space, num_envs, batch_size)
-
         sizer = _Carver()
-        shared_arrays(observation_space, action_space, num_envs, sizer)
+        shared_arrays(observation_space, action_space, num_envs, num_workers, sizer)
         context = mp.get_context(start_method)
         if start_method == "forkserver":
             # The server imports this module (and so thrust's dependencies) once; each worker forked
             # from it starts with them loaded instead of importing them again.
             context.set_forkserver_preload([__name__])
         self._memory = context.RawArray("B", max(sizer.size, 1))
-        arrays = shared_arrays(
-            observation_space, action_space, num_envs, _Carver(np.frombuffer(self._memory, dtype=np.uint8))
-        )
-        self.observations = arrays["observations"]
-        self.final_observations = arrays["final_observations"]
-        self.actions = arrays["actions"]
-        self.rewards, self.terminations, self.truncations = (
-            arrays["rewards"], arrays["terminations"], arrays["truncations"]
-        )
-        self.final_mask, self.episode_mask = arrays["final_mask"], arrays["episode_mask"]
-        self.episode_returns, self.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
-        self.infos = episode_infos(
-            self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths, self.episode_mask
-        )
+        carver = _Carver(np.frombuffer(self._memory, dtype=np.uint8))
+        # The buffers are carved out of the shared block by the base class, then the actions after
+        # them: the order `shared_arrays` gives the workers.
+        super().__init__(observation_space, action_space, num_envs, batch_size, env_spec=env_spec, take=carver)
+        self.actions = allocate(action_space, num_envs, carver)
+        self._current_env = carver((num_workers,), np.int64)
+        assert carver.size == sizer.size, "the shared layout differs from the workers'"
 
-        # Async mode hands out copies of the finished workers' rows, gathered into these buffers.
-        self._batch = {
-            "observations": allocate(observation_space, batch_size),
-            "final_observations": allocate(observation_space, batch_size),
-            "rewards": np.zeros(batch_size, np.float32),
-            "terminations": np.zeros(batch_size, bool),
-            "truncations": np.zeros(batch_size, bool),
-            "final_mask": np.zeros(batch_size, bool),
-            "episode_mask": np.zeros(batch_size, bool),
-            "episode_returns": np.zeros(batch_size, np.float64),
-            "episode_lengths": np.zeros(batch_size, np.int64),
-        }
-        self._batch_infos = episode_infos(
-            self._batch["final_observations"], self._batch["final_mask"],
-            self._batch["episode_returns"], self._batch["episode_lengths"], self._batch["episode_mask"],
-        )
+        # Async mode hands out copies of the finished workers' rows, gathered into buffers of the same set.
+        self._batch = allocate_buffers(observation_space, batch_size)
+        self._batch_infos = episode_infos(self._batch)
+        self._env_infos = InfoArrays(self.infos, self.final_mask)  # the envs' own info keys, sync mode and reset
+        self._batch_env_infos = InfoArrays(self._batch_infos, self._batch["final_mask"])
         self._batch_env_ids = np.zeros(batch_size, np.int64)
-        self._gather_pairs = [  # (shared array, batch array) per field, leaves flattened
+        self._gather_pairs = [  # (shared array, batch array) per buffer, leaves flattened
             (shared, batched)
-            for name, batch_tree in self._batch.items()
-            for shared, batched in zip(leaves(arrays[name]), leaves(batch_tree), strict=True)
+            for name in BUFFER_NAMES
+            for shared, batched in zip(leaves(self.buffers[name]), leaves(self._batch[name]), strict=True)
         ]
         self._action_leaves = leaves(self.actions)
         self._all_env_ids = np.arange(num_envs)
         self._running: list[int] = []  # workers stepping, oldest send first
         self._idle = set(range(num_workers))
+        self._sent_at: list[float | None] = [None] * num_workers  # when each worker was last sent work
+        self._sent_step = [True] * num_workers  # whether that work was a step (else a reset)
 
         self._processes: list[Any] = []
         self._connections: list[Connection] = []
@@ -299,7 +343,7 @@ class MultiprocessingVecEnv(VecEnv):
             process = context.Process(
                 target=_worker,
                 name=f"thrust-vector-worker-{w}",
-                args=(w, first, num_envs, self._memory, payload, child_end),
+                args=(w, first, num_envs, num_workers, os.getpid(), self._memory, payload, child_end),
                 daemon=True,
             )
             with _main_module_hidden():
@@ -312,10 +356,16 @@ class MultiprocessingVecEnv(VecEnv):
 
     # -- talking to workers ------------------------------------------------------------------------
 
-    def _receive(self, worker: int) -> None:
-        """Read worker `worker`'s answer; re-raise its exception, or report its death."""
+    def _receive(self, worker: int) -> list[Any] | None:
+        """Read worker `worker`'s answer: the info reports of its envs, if any; re-raise its exception,
+        or report its death."""
+        connection, sent_at = self._connections[worker], self._sent_at[worker]
+        timed = self.step_timeout is not None and sent_at is not None
+        if timed and not connection.poll(max(0.0, sent_at + self.step_timeout - time.monotonic())):
+            self._time_out(worker)
         try:
-            answer = self._connections[worker].recv_bytes()
+            answer = connection.recv_bytes()
+            self._sent_at[worker] = None
         except (EOFError, OSError):
             process = self._processes[worker]
             process.join(timeout=1.0)
@@ -328,7 +378,9 @@ class MultiprocessingVecEnv(VecEnv):
                 "the vector env is closed"
             ) from None
         if answer == DONE:
-            return
+            return None
+        if answer[:1] == INFO:
+            return pickle.loads(answer[1:])
         env_index, worker_index, remote_traceback, exception_bytes, type_name, message = pickle.loads(answer)
         try:
             exception = pickle.loads(exception_bytes)
@@ -342,18 +394,49 @@ class MultiprocessingVecEnv(VecEnv):
             f"{remote_traceback}"
         )
 
+    def _time_out(self, worker: int) -> None:
+        """Worker `worker` is past `step_timeout`: kill it, close the vector env, say which env hangs."""
+        process, env = self._processes[worker], int(self._current_env[worker])
+        work = "step" if self._sent_step[worker] else "reset"
+        process.kill()
+        self.close()
+        raise TimeoutError(
+            f"env {env} (worker {worker}, pid {process.pid}) did not finish its {work} within "
+            f"step_timeout={self.step_timeout} s; the vector env is closed"
+        )
+
     def _post(self, worker: int, message: bytes) -> None:
         """Send `message` to worker `worker`; a dead worker's broken pipe is reported as its death."""
+        self._sent_at[worker], self._sent_step[worker] = time.monotonic(), message == STEP
         try:
             self._connections[worker].send_bytes(message)
         except OSError:  # BrokenPipeError: the worker is gone; _receive reads its EOF and says how it died
             self._receive(worker)
             raise
 
-    def _receive_running(self) -> None:
-        """Wait for every stepping worker; one at a time, so a Ctrl-C in between loses no answer."""
+    def _time_left(self, workers: list[int]) -> float | None:
+        """Seconds until the first of `workers` is past `step_timeout` (None: no timeout); raises once one is."""
+        if self.step_timeout is None:
+            return None
+        self._check_overdue(workers)
+        return max(0.0, min(self._sent_at[w] for w in workers) + self.step_timeout - time.monotonic())
+
+    def _check_overdue(self, workers: list[int] | None = None) -> None:
+        """`TimeoutError` if a running worker (of `workers`) has been stepping longer than `step_timeout`."""
+        if self.step_timeout is None:
+            return
+        now = time.monotonic()
+        for w in self._running if workers is None else workers:
+            if now - self._sent_at[w] > self.step_timeout and not self._connections[w].poll():
+                self._time_out(w)
+
+    def _receive_running(self, env_infos: InfoArrays | None = None) -> None:
+        """Wait for every stepping worker; one at a time, so a Ctrl-C in between loses no answer.
+        The envs' info reports go to `env_infos` (dropped without)."""
         while self._running:
-            self._receive(self._running[0])
+            reports = self._receive(self._running[0])
+            if reports and env_infos is not None:
+                env_infos.write(reports)
             self._idle.add(self._running.pop(0))
 
     def _check_open(self) -> None:
@@ -369,7 +452,8 @@ class MultiprocessingVecEnv(VecEnv):
         for w in range(self.num_workers):
             self._post(w, message)
         self._running, self._idle = list(range(self.num_workers)), set()
-        self._receive_running()
+        self._env_infos.clear()
+        self._receive_running(self._env_infos)
 
     def _send(self, actions: Any, env_ids: np.ndarray | None) -> None:
         self._check_open()
@@ -406,7 +490,8 @@ class MultiprocessingVecEnv(VecEnv):
 
     def _recv(self):
         if self.batch_size == self.num_envs:
-            self._receive_running()
+            self._env_infos.clear()
+            self._receive_running(self._env_infos)
             return (
                 self.observations, self.rewards, self.terminations, self.truncations, self.infos,
                 self._all_env_ids,
@@ -419,11 +504,16 @@ class MultiprocessingVecEnv(VecEnv):
             )
         ready: set[Any] = set()
         while len(ready) < needed:  # wait only on those not yet ready, so the loop never spins
-            ready.update(wait([self._connections[w] for w in self._running if self._connections[w] not in ready]))
+            waiting = [w for w in self._running if self._connections[w] not in ready]
+            ready.update(wait([self._connections[w] for w in waiting], timeout=self._time_left(waiting)))
+        self._check_overdue()
         finished = [w for w in self._running if self._connections[w] in ready]
         per = self.envs_per_worker
+        self._batch_env_infos.clear()
         for k, w in enumerate(finished[:needed]):
-            self._receive(w)
+            reports = self._receive(w)
+            if reports:  # env i of worker w is row k * per + (i - w * per) of the batch
+                self._batch_env_infos.write(reports, offset=(k - w) * per)
             self._running.remove(w)
             self._idle.add(w)
             self._batch_env_ids[k * per : (k + 1) * per] = self._all_env_ids[w * per : (w + 1) * per]
