@@ -63,7 +63,7 @@ def test_atari_video_feeds_the_policy_training_observations_and_plays_a_whole_ga
     reader.close()
     assert len(decoded) == frames and decoded[0].shape == (210, 160, 3) and fps == 15
     # one frame per agent step plus the final one, until game over: the same actions replayed without video
-    from thrust.vector.atari import make_atari
+    from thrust.atari import make_atari
 
     env, rng = make_atari("ALE/Breakout-v5"), np.random.default_rng(0)
     env.reset(seed=1)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from thrust.env_factory import make
+from thrust.env_factory import autotune, make
 
 if TYPE_CHECKING:
     from thrust.algorithms import load
     from thrust.algorithms.ppo import PPO, PPOConfig
     from thrust.evaluation import evaluate
 
-__all__ = ["PPO", "PPOConfig", "evaluate", "load", "make"]
+__all__ = ["PPO", "PPOConfig", "autotune", "evaluate", "load", "make"]
 
 
 def __getattr__(name: str) -> Any:

@@ -116,7 +116,7 @@ def make(
     processes (`"multiprocessing"`) when there are several envs and cores, otherwise in this process
     (`"serial"`). That choice is a rule of thumb, not a measurement: for cheap envs the pipe round
     trip can cost more than the env (serial is about 2x faster than multiprocessing for 8 CartPoles
-    on 2 cores), so run `thrust.env_factory.autotune(env_id, num_envs)` and pass what it returns
+    on 2 cores), so run `thrust.autotune(env_id, num_envs)` and pass what it returns
     (`make(env_id, num_envs, **best)`). `"envpool"` uses EnvPool's C++ envs when it is installed. `num_workers`: worker
     processes (multiprocessing) or threads (envpool); default every core, dividing `num_envs`.
     `batch_size < num_envs` (multiprocessing only) turns on async mode: `send`/`recv` of the first

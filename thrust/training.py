@@ -31,11 +31,12 @@ import torch
 from thrust import checkpoint
 from thrust.collector import Collector, RolloutStatistics
 from thrust.config import TrainConfig, make_config
-from thrust.env_factory import make
+from thrust.env_factory import make, resolve_backend
 from thrust.normalize import ObservationNormalizer, RewardScaler
 from thrust.policies import ActorCritic
 from thrust.storage import RolloutStorage, observation_dtype
 from thrust.vector.base import VecEnv
+from thrust.vector.spec import EnvSpec
 
 Callback = Callable[["Algorithm", dict[str, float]], "bool | None"]
 
@@ -94,8 +95,13 @@ class Algorithm:
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
         self.config = config
-        self.env_kwargs = dict(env_kwargs)
         self.device = torch.device(config.device)
+        # The identity of the envs, in one place: the VecEnv's own, or what thrust.make will make them from.
+        self.env_spec = envs.env_spec if envs is not None else EnvSpec(
+            id=config.env_id, kwargs=env_kwargs, num_workers=config.num_workers, seed=config.seed,
+            backend=resolve_backend(config.env_id, config.num_envs, config.backend, config.num_workers, None),
+        )
+        self.env_kwargs = dict(self.env_spec.kwargs)
         self._apply_torch_settings()  # before initializing weights: results depend on the thread count
         # Seeding (detail 37): every global source once; the rollout and the minibatch shuffles draw
         # from the agent's own generator, so nothing else in the process can change a run.
@@ -111,7 +117,9 @@ class Algorithm:
         # until then a one-env probe, in this process, tells the spaces.
         self._envs, self.owns_envs = envs, envs is None
         if envs is None:
-            probe = self.make_envs(1, backend="serial" if config.backend == "multiprocessing" else config.backend)
+            probe_spec = self.env_spec if self.env_spec.backend != "multiprocessing" \
+                else dataclasses.replace(self.env_spec, backend="serial", num_workers=None)
+            probe = make(probe_spec, num_envs=1)
             self.observation_space, self.action_space = probe.single_observation_space, probe.single_action_space
             probe.close()
         else:
@@ -160,20 +168,23 @@ class Algorithm:
 
     # -- environments --------------------------------------------------------------------------------
 
-    def make_envs(
-        self, num_envs: int, seed: int | None = None, backend: str | None = None, num_workers: int | None = None
-    ) -> VecEnv:
-        """Fresh envs of the model's env: `thrust.make` with its env id, kwargs and (default) backend."""
-        backend = self.config.backend if backend is None else backend
-        return make(self.config.env_id, num_envs=num_envs, seed=seed, backend=backend, num_workers=num_workers,
-                    **self.env_kwargs)
+    def make_envs(self, num_envs: int, seed: int | None = None) -> VecEnv:
+        """Fresh envs like the training ones (`thrust.make(self.env_spec, ...)`), `num_envs` of them.
+
+        `ValueError` when the model trained on a VecEnv that `thrust.make` cannot make again.
+        """
+        if self.env_spec.id is None or self.env_spec.backend == "custom":
+            raise ValueError(
+                f"this model trained on a VecEnv that thrust.make cannot make again ({self.config.env_id!r}, "
+                f"backend {self.env_spec.backend!r}): pass envs=... (fresh ones of your own) to evaluate"
+            )
+        return make(self.env_spec, num_envs=num_envs, seed=seed)
 
     @property
     def envs(self) -> VecEnv:
         """The training envs: the VecEnv given, or `config.num_envs` copies made by `thrust.make` at first use."""
         if self._envs is None:
-            config = self.config
-            self._envs = self.make_envs(config.num_envs, seed=config.seed, num_workers=config.num_workers)
+            self._envs = self.make_envs(self.config.num_envs, seed=self.config.seed)
         return self._envs
 
     def close(self) -> None:
@@ -446,8 +457,8 @@ def check_envs(envs: object, algorithm: str) -> None:
 
 
 def env_id_of(envs: VecEnv) -> str:
-    """The env id of a ready VecEnv, from the identity it was made with."""
-    env_id = envs.env_id
+    """The env id of a ready VecEnv, from the identity it was made with (`envs.env_spec`)."""
+    env_id = envs.env_spec.id
     if env_id is None:
         raise ValueError("cannot tell the env id of this VecEnv: pass env_id=... with the hyperparameters")
     return env_id

@@ -9,7 +9,7 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from thrust.vector.atari import make_atari
+from thrust.atari import make_atari
 
 Policy = Callable[[np.ndarray], np.ndarray]
 """Maps a batch of raw observations to a batch of actions (e.g. `lambda obs: ppo.predict(obs)`)."""
