@@ -133,3 +133,83 @@ def test_resume_extends_a_finished_run_and_changes_the_learning_rate(tmp_path, c
 def test_version(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.startswith("thrust 0.")
+
+
+USER_ENV = '''
+import gymnasium as gym
+import numpy as np
+from thrust.envs import NativeVecEnv, randint, registry
+
+
+class Corridor(NativeVecEnv):
+    """Walk right from a random cell to the last one; `length` cells."""
+
+    single_observation_space = gym.spaces.Box(0.0, 64.0, shape=(1,), dtype=np.float32)
+    single_action_space = gym.spaces.Discrete(2)
+    state_size = 2
+    max_episode_steps = 32
+
+    def __init__(self, num_envs, length=8, **kwargs):
+        self.length = float(length)
+        super().__init__(num_envs, **kwargs)
+
+    @staticmethod
+    def reset_env(state, rng):
+        state[0] = randint(rng, 0, 4)
+        state[1] = 0
+
+    @staticmethod
+    def step_env(state, action, rng):
+        state[0] = max(state[0] + (1 if action == 1 else -1), 0)
+        return (1.0 if state[0] >= 7 else 0.0), state[0] >= 7
+
+    @staticmethod
+    def observe(state, obs):
+        obs[0] = state[0]
+
+
+registry["Corridor-v0"] = Corridor
+'''
+
+
+def test_a_users_env_module_trains_evaluates_and_resumes_from_the_cli(tmp_path):
+    (tmp_path / "my_corridor.py").write_text(USER_ENV)
+    (tmp_path / "my_gym_env.py").write_text(
+        "import gymnasium as gym\n"
+        "gym.register('MyCartPole-v0', entry_point='gymnasium.envs.classic_control:CartPoleEnv')\n"
+    )
+
+    def thrust_cli(*args):
+        return subprocess.run([sys.executable, "-m", "thrust", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=180)
+
+    tiny = [arg if arg != "CartPole-v1" else "my_corridor:Corridor-v0" for arg in TINY]
+    trained = thrust_cli("train", "ppo", *tiny, "--total-timesteps", "256", "--run-dir", "native", "--stop-after", "2")
+    assert trained.returncode == 0, trained.stderr
+    assert thrust_cli("train", "--resume", "native").returncode == 0
+    evaluation = thrust_cli("eval", "native", "--episodes", "2")
+    assert evaluation.returncode == 0 and "my_corridor:Corridor-v0: return" in evaluation.stdout, evaluation.stderr
+
+    gym_env = [arg if arg != "CartPole-v1" else "my_gym_env:MyCartPole-v0" for arg in TINY]
+    trained = thrust_cli("train", "ppo", *gym_env, "--backend", "serial", "--total-timesteps", "128",
+                         "--env-kwargs", "max_episode_steps=7", "--run-dir", "gym")
+    assert trained.returncode == 0, trained.stderr
+    assert json.loads((tmp_path / "gym" / "summary.json").read_text())["env_kwargs"] == {"max_episode_steps": 7}
+    evaluation = thrust_cli("eval", "gym", "--episodes", "2")
+    assert evaluation.returncode == 0 and "length 7.0 ± 0.0" in evaluation.stdout, evaluation.stderr
+
+    missing = thrust_cli("train", "ppo", "--env", "no_such_module:X-v0", "--runs-dir", "runs")
+    assert missing.returncode == 2 and "cannot import module 'no_such_module'" in missing.stderr
+
+
+@pytest.mark.parametrize("items,expected", [
+    (('{"g": 5.0, "max_episode_steps": 20}',), {"g": 5.0, "max_episode_steps": 20}),
+    (("g=5", "render_mode=rgb_array", "flags=[1, 2]"), {"g": 5, "render_mode": "rgb_array", "flags": [1, 2]}),
+])
+def test_env_kwargs_from_the_command_line(items, expected):
+    assert thrust.cli.parse_env_kwargs(items) == expected
+
+
+def test_bad_env_kwargs_are_one_line(capsys):
+    assert "key=value pairs or one JSON object" in error_of(capsys, "train", "ppo", *TINY, "--env-kwargs", "g")
+    assert "not a valid JSON object" in error_of(capsys, "train", "ppo", *TINY, "--env-kwargs", "{g: 1}")

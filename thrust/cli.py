@@ -76,6 +76,9 @@ class TrainArgs(Generic[Config]):
     session: SessionOptions
     config: Path | None = None
     """a TOML, YAML or JSON file of hyperparameters, applied over the env's preset and under the flags"""
+    env_kwargs: tuple[str, ...] = ()
+    """the env constructor's keyword arguments: one JSON object ('{"max_episode_steps": 100}') or key=value
+    pairs (values read as JSON where they parse: g=5.0 gives 5.0); kept in the checkpoint for eval and resume"""
     run_dir: Path | None = None
     """the run folder (None: RUNS_DIR/<env>__<algo>__<seed>__<date-time>)"""
     runs_dir: Path = Path("runs")
@@ -181,6 +184,28 @@ def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
             raise CLIError(f"{path}: {key} must be {type_name(hints[name])}, got {value!r}")
         checked[name] = float(value) if hints[name] is float else value
     return checked
+
+
+def parse_env_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
+    """`--env-kwargs` as a dict: one JSON object, or `key=value` items whose values are JSON or plain strings."""
+    if len(items) == 1 and items[0].lstrip().startswith("{"):
+        try:
+            kwargs = json.loads(items[0])
+        except json.JSONDecodeError as error:
+            raise CLIError(f"--env-kwargs is not a valid JSON object: {error}") from None
+        if not isinstance(kwargs, dict):
+            raise CLIError(f"--env-kwargs must be a JSON object, got {items[0]!r}")
+        return kwargs
+    kwargs = {}
+    for item in items:
+        key, equals, text = item.partition("=")
+        if not equals or not key.isidentifier():
+            raise CLIError(f"--env-kwargs takes key=value pairs or one JSON object, got {item!r}")
+        try:
+            kwargs[key] = json.loads(text)
+        except json.JSONDecodeError:
+            kwargs[key] = text  # a plain string, e.g. render_mode=rgb_array
+    return kwargs
 
 
 def _flag_value(args: list[str], names: tuple[str, ...]) -> str | None:
@@ -292,8 +317,9 @@ def train_command(args: list[str]) -> int:
     if parsed.run_dir is not None and ((parsed.run_dir / CHECKPOINT).exists()
                                        or (parsed.run_dir / "progress.csv").exists()):
         raise holds_run_error(parsed.run_dir)
+    env_kwargs = parse_env_kwargs(parsed.env_kwargs)
     check_writable(parsed.run_dir or parsed.runs_dir)
-    model = algorithm(config.env_id, config=config)
+    model = algorithm(config.env_id, config=config, env_kwargs=env_kwargs)
     run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, name, config.env_id, config.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
     with writing(run_dir / "config.json"):
@@ -451,6 +477,7 @@ def run_session(
     finished = model.global_step >= planned_steps(config)
     summary: dict[str, Any] = {
         "env_id": config.env_id,
+        "env_kwargs": model.env_kwargs,
         "algo": model.name,
         "seed": config.seed,
         "global_step": model.global_step,
@@ -551,6 +578,8 @@ COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, 
 def main(argv: list[str] | None = None) -> int:
     """Run `thrust` with `argv` (default: the process's arguments); return the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
+    if os.getcwd() not in sys.path:  # `--env my_module:MyEnv-v0` finds the module here, as `python -m thrust` does
+        sys.path.append(os.getcwd())
     if argv[:1] in (["--version"], ["-V"]):
         from importlib.metadata import version
 

@@ -4,6 +4,7 @@ measure which backend, worker count and batch size step a Gymnasium env fastest 
 from __future__ import annotations
 
 import difflib
+import importlib
 import inspect
 import os
 import time
@@ -24,6 +25,19 @@ from thrust.vector.spec import BACKENDS, EnvSpec, check_count, check_seed
 
 class UnknownEnvError(gym.error.NameNotFound, ValueError):
     """An env id that neither Thrust's native envs nor Gymnasium's registry knows."""
+
+
+def import_env_module(env_id: str) -> str:
+    """For `module:id` (Gymnasium's convention), import `module`, which registers the env (in Thrust's
+    native registry or Gymnasium's), and return `id`; any other id is returned as it is."""
+    module, colon, name = env_id.partition(":")
+    if not colon or env_id in native_registry or env_id in gym.registry:
+        return env_id
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise UnknownEnvError(f"env id {env_id!r}: cannot import module {module!r} ({error})") from error
+    return name
 
 
 def known_env_ids() -> list[str]:
@@ -82,6 +96,7 @@ def resolve_backend(
     env_id: str, num_envs: int, backend: str, num_workers: int | None, batch_size: int | None
 ) -> str:
     """The backend `make` uses for `backend` ("auto" picks one), after checking the options fit it."""
+    env_id = import_env_module(env_id)
     if backend == "auto":
         if env_id in native_registry:
             backend = "native"
@@ -159,6 +174,7 @@ def make(
             )
         return make(spec.id, num_envs, seed, spec.backend, num_workers, batch_size, step_timeout, **spec.kwargs)
 
+    full_id, env_id = env_id, import_env_module(env_id)
     is_atari = env_id.startswith("ALE/")
     if backend != "envpool":  # EnvPool knows its own tasks
         if is_atari:
@@ -166,13 +182,16 @@ def make(
         if env_id not in native_registry and env_id not in gym.registry:
             close = difflib.get_close_matches(env_id, known_env_ids(), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            raise UnknownEnvError(f"unknown env id {env_id!r}{hint}")
+            if not close and full_id == env_id:
+                hint = ("; an env registered by your own code is found as 'module:id' (the module that registers "
+                        "it, importable from here)")
+            raise UnknownEnvError(f"unknown env id {full_id!r}{hint}")
     backend = resolve_backend(env_id, num_envs, backend, num_workers, batch_size)
     if step_timeout is not None and backend != "multiprocessing":
         raise ValueError(f"step_timeout needs backend='multiprocessing', not {backend!r}")
     if backend == "multiprocessing" and num_workers is None:
         num_workers = default_num_workers(num_envs, batch_size)
-    spec = EnvSpec(id=env_id, kwargs=env_kwargs, backend=backend, num_workers=num_workers, seed=seed)
+    spec = EnvSpec(id=full_id, kwargs=env_kwargs, backend=backend, num_workers=num_workers, seed=seed)
 
     if backend == "envpool":
         from thrust.vector.envpool import EnvPoolVecEnv
