@@ -202,26 +202,29 @@ def _vtrace_torch(
             next_value = values[t]
 
 
-def _check_vtrace_inputs(arrays: dict, out) -> tuple:
-    """ValueError naming the argument for a wrong kind, shape, dtype or device; returns the two outputs."""
-    values = arrays["values"]
+def _check_values(values) -> tuple:
+    """`values`' kind (numpy or torch), its [T, N] shape and float dtype; ValueError otherwise."""
     is_tensor = isinstance(values, torch.Tensor)
     if not is_tensor and not isinstance(values, np.ndarray):
         raise ValueError(f"values must be a numpy array or a torch tensor, got {type(values).__name__}")
-    kind, kind_name = (torch.Tensor, "torch tensor") if is_tensor else (np.ndarray, "numpy array")
-    shape = tuple(values.shape)
-    if len(shape) != 2:
-        raise ValueError(f"values must have shape [T, N], got {shape}")
-    dtype = values.dtype
+    if values.ndim != 2:
+        raise ValueError(f"values must have shape [T, N], got {tuple(values.shape)}")
     on_accelerator = is_tensor and values.device.type != "cpu"
-    if is_tensor:
-        floating = dtype.is_floating_point if on_accelerator else dtype in (torch.float32, torch.float64)
+    if on_accelerator:
+        floating = values.dtype.is_floating_point
     else:
-        floating = dtype in (np.float32, np.float64)
+        floating = values.dtype in ((torch.float32, torch.float64) if is_tensor else (np.float32, np.float64))
     if not floating:
         kinds = "a floating-point dtype" if on_accelerator else "float32 or float64"
-        raise ValueError(f"values must have {kinds}, got {dtype}")
-    bool_dtype = torch.bool if is_tensor else np.bool_
+        raise ValueError(f"values must have {kinds}, got {values.dtype}")
+    return (torch.Tensor, "torch tensor", torch.bool) if is_tensor else (np.ndarray, "numpy array", np.bool_)
+
+
+def _check_vtrace_inputs(arrays: dict, out) -> tuple:
+    """ValueError naming the argument for a wrong kind, shape, dtype or device; returns the two outputs."""
+    values = arrays["values"]
+    kind, kind_name, bool_dtype = _check_values(values)
+    shape, dtype = tuple(values.shape), values.dtype
 
     def check(name, array, expected_shape, expected_dtype):
         if not isinstance(array, kind):
@@ -231,7 +234,7 @@ def _check_vtrace_inputs(arrays: dict, out) -> tuple:
         if array.dtype != expected_dtype:
             like = "" if expected_dtype == bool_dtype else " like values"
             raise ValueError(f"{name} must have dtype {expected_dtype}{like}, got {array.dtype}")
-        if is_tensor and array.device != values.device:
+        if kind is torch.Tensor and array.device != values.device:
             raise ValueError(f"{name} must be on {values.device} like values, got {array.device}")
 
     for name, array in arrays.items():
@@ -240,7 +243,7 @@ def _check_vtrace_inputs(arrays: dict, out) -> tuple:
         else:
             check(name, array, shape[1:] if name == "next_values" else shape, dtype)
     if out is None:
-        empty = torch.empty_like if is_tensor else np.empty_like
+        empty = torch.empty_like if kind is torch.Tensor else np.empty_like
         return empty(values), empty(values)
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise ValueError(f"out must be a pair (vs, pg_advantages) of [T, N] arrays, got {type(out).__name__}")

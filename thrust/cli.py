@@ -141,33 +141,30 @@ def _cli(cls: Any, args: list[str], prog: str, description: str, default: Any = 
 # ---------------------------------------------------------------- hyperparameters: preset, file, flags
 
 
+def parse_config_text(path: Path) -> Any:
+    """The contents of a TOML, YAML or JSON file (by its suffix); `CLIError` naming the file if it does not parse."""
+    import tomllib
+    import yaml
+
+    parsers = {".toml": ("TOML", tomllib.loads, tomllib.TOMLDecodeError),
+               ".yaml": ("YAML", lambda text: yaml.safe_load(text) or {}, yaml.YAMLError),
+               ".json": ("JSON", json.loads, json.JSONDecodeError)}
+    parsers[".yml"] = parsers[".yaml"]
+    if path.suffix not in parsers:
+        raise CLIError(f"config file {path} must end in .toml, .yaml, .yml or .json")
+    language, parse, error_type = parsers[path.suffix]
+    try:
+        return parse(path.read_text())
+    except error_type as error:
+        raise CLIError(f"{path} is not valid {language}: {error}") from None
+
+
 def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
     """Hyperparameters from a TOML, YAML or JSON file, checked against `config_type`'s fields and types."""
     path = Path(path)
     if not path.is_file():
         raise CLIError(f"config file {path} does not exist")
-    text = path.read_text()
-    if path.suffix == ".toml":
-        import tomllib
-
-        try:
-            values = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise CLIError(f"{path} is not valid TOML: {error}") from None
-    elif path.suffix in (".yaml", ".yml"):
-        import yaml
-
-        try:
-            values = yaml.safe_load(text) or {}
-        except yaml.YAMLError as error:
-            raise CLIError(f"{path} is not valid YAML: {error}") from None
-    elif path.suffix == ".json":
-        try:
-            values = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise CLIError(f"{path} is not valid JSON: {error}") from None
-    else:
-        raise CLIError(f"config file {path} must end in .toml, .yaml, .yml or .json")
+    values = parse_config_text(path)
     if not isinstance(values, dict):
         raise CLIError(f"{path} must hold a table of hyperparameter = value")
     hints = typing.get_type_hints(config_type)
@@ -474,6 +471,18 @@ def run_session(
         logger.close()
         model.close()  # the training envs (worker processes for Gymnasium ids); evaluation makes its own
 
+    summarize(model, run_dir, session, argv, logger.elapsed, display.latest, wandb_run)
+    return 128 + state["signal"] if state["signal"] else 0  # the shell's convention: 130 after Ctrl-C
+
+
+
+
+def summarize(
+    model: Any, run_dir: Path, session: SessionOptions, argv: list[str], elapsed: float, latest: dict[str, float],
+    wandb_run: Any,
+) -> None:
+    """The end of a session: evaluation and learning curve once the run is finished, summary.json, what to do next."""
+    config, checkpoint = model.config, run_dir / CHECKPOINT
     finished = model.global_step >= planned_steps(config)
     summary: dict[str, Any] = {
         "env_id": config.env_id,
@@ -484,8 +493,8 @@ def run_session(
         "total_timesteps": config.total_timesteps,
         "iteration": model.iteration,
         "finished": finished,
-        "training_seconds": round(logger.elapsed, 3),
-        "last_metrics": display.latest,
+        "training_seconds": round(elapsed, 3),
+        "last_metrics": latest,
         "checkpoint": str(checkpoint),
         "command": "thrust " + " ".join(argv),
     }
@@ -514,7 +523,6 @@ def run_session(
     if not finished:
         print(f"stopped at step {model.global_step} of {planned_steps(config)}; "
               f"resume: thrust train --resume {run_dir}")
-    return 128 + state["signal"] if state["signal"] else 0  # the shell's convention: 130 after Ctrl-C
 
 
 # ---------------------------------------------------------------- eval, plot, bench

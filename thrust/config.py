@@ -81,11 +81,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise `ValueError` naming the first field of the wrong type or inconsistent value."""
-        hints = typing.get_type_hints(type(self))
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if not matches_type(value, hints[field.name]):
-                raise ValueError(f"{field.name} must be {type_name(hints[field.name])}, got {value!r}")
+        check_types(self)
         for name in ("total_timesteps", "num_envs", "num_steps", "learning_rate"):
             check_positive(self, name)
         check_in_unit_interval(self, "gamma")
@@ -99,21 +95,39 @@ class TrainConfig:
             )
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive layer sizes, got {self.hidden_sizes!r}")
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {self.backend!r}")
-        if self.num_workers is not None:
-            if not (isinstance(self.num_workers, int) and self.num_workers >= 1):
-                raise ValueError(f"num_workers must be a positive number or None, got {self.num_workers!r}")
-            if self.backend in ("native", "serial"):
-                raise ValueError(
-                    f"num_workers needs backend 'multiprocessing', 'envpool' or 'auto', not {self.backend!r}"
-                )
-        try:
-            device = torch.device(self.device)
-        except RuntimeError as error:
-            raise ValueError(f"device {self.device!r} is not a torch device: {error}") from error
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available on this machine")
+        check_backend(self)
+        check_device(self.device)
+
+
+def check_types(config: TrainConfig) -> None:
+    """`ValueError` naming the first field whose value does not fit its declared type."""
+    hints = typing.get_type_hints(type(config))
+    for field in dataclasses.fields(config):
+        value = getattr(config, field.name)
+        if not matches_type(value, hints[field.name]):
+            raise ValueError(f"{field.name} must be {type_name(hints[field.name])}, got {value!r}")
+
+
+def check_backend(config: TrainConfig) -> None:
+    """`ValueError` unless `backend` is one `thrust.make` knows and `num_workers` fits it."""
+    if config.backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(map(repr, BACKENDS))}, got {config.backend!r}")
+    if config.num_workers is None:
+        return
+    if config.num_workers < 1:
+        raise ValueError(f"num_workers must be a positive number or None, got {config.num_workers!r}")
+    if config.backend in ("native", "serial"):
+        raise ValueError(f"num_workers needs backend 'multiprocessing', 'envpool' or 'auto', not {config.backend!r}")
+
+
+def check_device(name: str) -> None:
+    """`ValueError` unless `name` is a torch device this machine has."""
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise ValueError(f"device {name!r} is not a torch device: {error}") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} but CUDA is not available on this machine")
 
 
 def matches_type(value: Any, hint: Any) -> bool:

@@ -27,6 +27,33 @@ class UnknownEnvError(gym.error.NameNotFound, ValueError):
     """An env id that neither Thrust's native envs nor Gymnasium's registry knows."""
 
 
+def num_workers_like(spec: EnvSpec, num_envs: int, num_workers: int | None, batch_size: int | None) -> int | None:
+    """The workers for `num_envs` more envs of `spec` (`num_workers` when given); `ValueError` for a spec
+    that `make` cannot make again."""
+    if spec.id is None:
+        raise ValueError(
+            "this EnvSpec has no id (envs built directly from constructors): thrust.make cannot make them again"
+        )
+    if spec.backend not in BACKENDS:
+        raise ValueError(f"thrust.make cannot make envs of backend {spec.backend!r}: it makes {BACKENDS}")
+    if num_workers is not None or spec.backend != "multiprocessing":
+        return spec.num_workers if num_workers is None else num_workers
+    return workers_like(spec.num_workers, num_envs, batch_size)
+
+
+def check_known(full_id: str, env_id: str, is_atari: bool) -> None:
+    """`UnknownEnvError`, with close matches, unless Thrust's native registry or Gymnasium's knows `env_id`."""
+    if is_atari:
+        register_ale_envs()
+    if env_id in native_registry or env_id in gym.registry:
+        return
+    close = difflib.get_close_matches(env_id, known_env_ids(), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    if not close and full_id == env_id:
+        hint = "; an env registered by your own code is found as 'module:id' (the module that registers it, importable)"
+    raise UnknownEnvError(f"unknown env id {full_id!r}{hint}")
+
+
 def import_env_module(env_id: str) -> str:
     """For `module:id` (Gymnasium's convention), import `module`, which registers the env (in Thrust's
     native registry or Gymnasium's), and return `id`; any other id is returned as it is."""
@@ -157,35 +184,17 @@ def make(
         raise TypeError(f"env_id must be an env id (str) or a thrust.vector.EnvSpec, got {type(env_id).__name__}")
     if isinstance(env_id, EnvSpec):
         spec = env_id
-        if spec.id is None:
-            raise ValueError(
-                "this EnvSpec has no id (envs built directly from constructors): thrust.make cannot make them again"
-            )
-        if spec.backend not in BACKENDS:
-            raise ValueError(f"thrust.make cannot make envs of backend {spec.backend!r}: it makes {BACKENDS}")
         if backend not in ("auto", spec.backend) or env_kwargs:
             raise ValueError(
                 "an EnvSpec fixes the backend and the env kwargs; change them with dataclasses.replace(spec, ...)"
             )
-        if num_workers is None:
-            num_workers = (
-                workers_like(spec.num_workers, num_envs, batch_size) if spec.backend == "multiprocessing"
-                else spec.num_workers
-            )
-        return make(spec.id, num_envs, seed, spec.backend, num_workers, batch_size, step_timeout, **spec.kwargs)
+        return make(spec.id, num_envs, seed, spec.backend, num_workers_like(spec, num_envs, num_workers, batch_size),
+                    batch_size, step_timeout, **spec.kwargs)
 
     full_id, env_id = env_id, import_env_module(env_id)
     is_atari = env_id.startswith("ALE/")
     if backend != "envpool":  # EnvPool knows its own tasks
-        if is_atari:
-            register_ale_envs()
-        if env_id not in native_registry and env_id not in gym.registry:
-            close = difflib.get_close_matches(env_id, known_env_ids(), n=3, cutoff=0.6)
-            hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-            if not close and full_id == env_id:
-                hint = ("; an env registered by your own code is found as 'module:id' (the module that registers "
-                        "it, importable from here)")
-            raise UnknownEnvError(f"unknown env id {full_id!r}{hint}")
+        check_known(full_id, env_id, is_atari)
     backend = resolve_backend(env_id, num_envs, backend, num_workers, batch_size)
     if step_timeout is not None and backend != "multiprocessing":
         raise ValueError(f"step_timeout needs backend='multiprocessing', not {backend!r}")

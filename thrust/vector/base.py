@@ -101,34 +101,52 @@ def check_actions(space: gym.Space, actions: Any, n: int) -> None:
     expected = (n, *space.shape)
     if actions.shape != expected:
         raise ValueError(f"actions must have shape {expected} for {space}, got {actions.shape}")
-    if actions.size == 0:
-        return
-    if isinstance(space, gym.spaces.Discrete):
-        if actions.dtype.kind not in "iu":
-            raise ValueError(f"actions for {space} must be integers, got dtype {actions.dtype}")
-        low, high = actions.min(), actions.max()
-        if low < space.start or high >= space.start + space.n:
-            raise ValueError(
-                f"actions for {space} must lie in [{space.start}, {space.start + space.n - 1}], "
-                f"got values in [{low}, {high}]"
-            )
-    elif isinstance(space, gym.spaces.MultiDiscrete):
-        if actions.dtype.kind not in "iu":
-            raise ValueError(f"actions for {space} must be integers, got dtype {actions.dtype}")
-        offset = actions - space.start
-        if (offset < 0).any() or (offset >= space.nvec).any():
-            raise ValueError(f"actions for {space} must satisfy start <= a < start + nvec")
-    elif isinstance(space, gym.spaces.MultiBinary):
-        if actions.dtype.kind not in "iub":
-            raise ValueError(f"actions for {space} must be integers or booleans, got dtype {actions.dtype}")
-        if actions.min() < 0 or actions.max() > 1:
-            raise ValueError(f"actions for {space} must be 0 or 1")
-    elif isinstance(space, gym.spaces.Box):
-        if actions.dtype.kind != "f":
-            raise ValueError(f"actions for {space} must be floating point, got dtype {actions.dtype}")
-        low, high = actions.min(), actions.max()  # NaN propagates into both; an inf shows in one of them
-        if not (np.isfinite(low) and np.isfinite(high)):
-            raise ValueError(f"actions for {space} must be finite (no NaN or inf), got values in [{low}, {high}]")
+    checker = next((check for kind, check in _ACTION_CHECKS.items() if isinstance(space, kind)), None)
+    if actions.size and checker is not None:
+        checker(space, actions)
+
+
+def _check_dtype(space: gym.Space, actions: np.ndarray, kinds: str, what: str) -> None:
+    if actions.dtype.kind not in kinds:
+        raise ValueError(f"actions for {space} must be {what}, got dtype {actions.dtype}")
+
+
+def _check_discrete(space: gym.spaces.Discrete, actions: np.ndarray) -> None:
+    _check_dtype(space, actions, "iu", "integers")
+    low, high = actions.min(), actions.max()
+    if low < space.start or high >= space.start + space.n:
+        raise ValueError(
+            f"actions for {space} must lie in [{space.start}, {space.start + space.n - 1}], "
+            f"got values in [{low}, {high}]"
+        )
+
+
+def _check_multi_discrete(space: gym.spaces.MultiDiscrete, actions: np.ndarray) -> None:
+    _check_dtype(space, actions, "iu", "integers")
+    offset = actions - space.start
+    if (offset < 0).any() or (offset >= space.nvec).any():
+        raise ValueError(f"actions for {space} must satisfy start <= a < start + nvec")
+
+
+def _check_multi_binary(space: gym.spaces.MultiBinary, actions: np.ndarray) -> None:
+    _check_dtype(space, actions, "iub", "integers or booleans")
+    if actions.min() < 0 or actions.max() > 1:
+        raise ValueError(f"actions for {space} must be 0 or 1")
+
+
+def _check_box(space: gym.spaces.Box, actions: np.ndarray) -> None:
+    _check_dtype(space, actions, "f", "floating point")
+    low, high = actions.min(), actions.max()  # NaN propagates into both; an inf shows in one of them
+    if not (np.isfinite(low) and np.isfinite(high)):
+        raise ValueError(f"actions for {space} must be finite (no NaN or inf), got values in [{low}, {high}]")
+
+
+_ACTION_CHECKS: dict[type, Callable[[Any, np.ndarray], None]] = {
+    gym.spaces.Discrete: _check_discrete,
+    gym.spaces.MultiDiscrete: _check_multi_discrete,
+    gym.spaces.MultiBinary: _check_multi_binary,
+    gym.spaces.Box: _check_box,
+}
 
 
 class VecEnv(gym.vector.VectorEnv):

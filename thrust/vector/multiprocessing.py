@@ -223,6 +223,33 @@ def _shutdown(processes: list[Any], connections: list[Connection]) -> None:
         conn.close()
 
 
+def _check_options(
+    num_envs: int, num_workers: int | None, batch_size: int | None, start_method: str | None,
+    step_timeout: float | None,
+) -> tuple[int, int, str]:
+    """The worker count, batch size and start method, defaults filled in; `ValueError` for ones that do not fit."""
+    if num_envs < 1:
+        raise ValueError("env_fns must hold at least one env constructor")
+    num_workers = min(os.cpu_count() or 1, num_envs) if num_workers is None else num_workers
+    if not 1 <= num_workers <= num_envs or num_envs % num_workers:
+        raise ValueError(f"num_workers must divide num_envs={num_envs} and be >= 1, got {num_workers}")
+    batch_size = num_envs if batch_size is None else batch_size
+    if batch_size % (num_envs // num_workers):
+        raise ValueError(
+            f"batch_size must be a multiple of num_envs // num_workers = {num_envs // num_workers} "
+            f"(whole workers are returned), got {batch_size}"
+        )
+    if start_method is None:
+        start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    if start_method not in ("forkserver", "spawn"):
+        raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
+    if step_timeout is not None and (
+        isinstance(step_timeout, bool) or not isinstance(step_timeout, (int, float)) or not step_timeout > 0
+    ):
+        raise ValueError(f"step_timeout must be a positive number of seconds or None, got {step_timeout!r}")
+    return num_workers, batch_size, start_method
+
+
 class MultiprocessingVecEnv(VecEnv):
     """Steps `len(env_fns)` Gymnasium envs in `num_workers` processes through shared memory.
 
@@ -260,26 +287,9 @@ class MultiprocessingVecEnv(VecEnv):
         step_timeout: float | None = None,
     ) -> None:
         num_envs = len(env_fns)
-        if num_envs < 1:
-            raise ValueError("env_fns must hold at least one env constructor")
-        num_workers = min(os.cpu_count() or 1, num_envs) if num_workers is None else num_workers
-        if not 1 <= num_workers <= num_envs or num_envs % num_workers:
-            raise ValueError(f"num_workers must divide num_envs={num_envs} and be >= 1, got {num_workers}")
+        num_workers, batch_size, start_method = _check_options(num_envs, num_workers, batch_size, start_method,
+                                                               step_timeout)
         self.envs_per_worker = num_envs // num_workers
-        batch_size = num_envs if batch_size is None else batch_size
-        if batch_size % self.envs_per_worker:
-            raise ValueError(
-                f"batch_size must be a multiple of num_envs // num_workers = {self.envs_per_worker} "
-                f"(whole workers are returned), got {batch_size}"
-            )
-        if start_method is None:
-            start_method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-        if start_method not in ("forkserver", "spawn"):
-            raise ValueError(f"start_method must be 'forkserver' or 'spawn', got {start_method!r}")
-        if step_timeout is not None and (
-            isinstance(step_timeout, bool) or not isinstance(step_timeout, (int, float)) or not step_timeout > 0
-        ):
-            raise ValueError(f"step_timeout must be a positive number of seconds or None, got {step_timeout!r}")
         self.num_workers = num_workers
         self.step_timeout = step_timeout
 
