@@ -241,6 +241,49 @@ def test_unknown_native_env_id_suggests_close_matches():
         thrust.make("Acrobt-v1", num_envs=2)
 
 
+# -- a user's own env: kernels of its own, and its mistakes named ---------------------------------------
+
+
+def reset_ok(state, rng):
+    state[0] = 0.0
+
+
+def step_ok(state, action, rng):
+    return 0.0, False
+
+
+def observe_ok(state, obs):
+    obs[0] = state[0]
+
+
+def declare(**overrides):
+    """A native env class named Broken: valid, except for `overrides` (None removes an attribute)."""
+    body = {
+        "single_observation_space": gym.spaces.Box(-1.0, 1.0, (2,), np.float32),
+        "single_action_space": gym.spaces.Discrete(2), "state_size": 2, "reset_env": staticmethod(reset_ok),
+        "step_env": staticmethod(step_ok), "observe": staticmethod(observe_ok), **overrides,
+    }
+    return type("Broken", (NativeVecEnv,), {k: v for k, v in body.items() if v is not None})
+
+
+def step_reward_one(state, action, rng):
+    return 1.0, False
+
+
+def test_classes_of_the_same_name_in_one_file_get_their_own_kernels():
+    """The kernels are cached on disk under names made from the class's name and file: two classes named
+    Broken here, or made by one factory, must not be handed each other's kernels."""
+
+    def twin(reward):  # a factory: the same code, another constant in each closure
+        return declare(step_env=staticmethod(lambda state, action, rng: (reward, False)))
+
+    classes = [declare(), declare(step_env=staticmethod(step_reward_one)), twin(2.0), twin(3.0)]
+    for env_cls, reward in zip(classes, [0.0, 1.0, 2.0, 3.0], strict=True):
+        envs = env_cls(num_envs=2)
+        envs.reset(seed=0)
+        assert envs.step(np.zeros(2, dtype=np.int64))[1].tolist() == [reward, reward]
+
+
 def test_a_native_env_must_declare_what_the_harness_needs():
     with pytest.raises(TypeError, match="step_env"):
         type("Broken", (NativeVecEnv,), {

@@ -23,7 +23,10 @@ Kernels are compiled once per env class and cached on disk next to the env's sou
 `cache=True`), so a second process pays no compile. numba cannot cache a kernel that closes over
 other jitted functions, so the harness generates each class's kernels from one template with
 the class's functions as globals, compiled under the env module's filename; the kernel names
-carry a hash of the harness and env sources, so editing either compiles afresh.
+carry a hash of the harness and env sources and of the class's functions' code, so editing either
+compiles afresh and two classes of the same name in one file get kernels of their own. Functions
+that close over variables (a class made by a factory) are compiled in each process, not cached:
+numba freezes the variables' values into the code.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import hashlib
 import math
 import os
 import sys
+import types
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -166,14 +170,21 @@ def {p}reset_all(states, rng_states, observations):
 '''
 
 _HARNESS_SOURCE = Path(__file__).read_bytes()
+_FUNCTIONS = ("reset_env", "step_env", "observe")
 
 
 def _build_kernels(cls: type[NativeVecEnv]) -> dict[str, Any]:
     """Compile-on-first-call kernels for one env class, cached on disk next to its source file."""
     module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
-    cache = module_file is not None and os.path.exists(module_file)  # not for classes typed into a REPL
-    env_source = Path(module_file).read_bytes() if cache else cls.__qualname__.encode()
-    digest = hashlib.sha256(_HARNESS_SOURCE + env_source).hexdigest()[:10]
+    has_file = module_file is not None and os.path.exists(module_file)  # not for classes typed into a REPL
+    functions = [getattr(cls, name) for name in _FUNCTIONS]
+    # numba freezes closure variables into the code: a kernel cached for one closure would serve another
+    cache = has_file and not any(getattr(fn, "__closure__", None) for fn in functions)
+    env_source = Path(module_file).read_bytes() if has_file else b""
+    # The functions' code too: classes of the same name in one file (made by a factory, say) get their own
+    # kernels, where the cache would otherwise hand one class's kernels to the other.
+    identity = repr([cls.__qualname__, *(_code_identity(fn.__code__) for fn in functions)]).encode()
+    digest = hashlib.sha256(_HARNESS_SOURCE + env_source + identity).hexdigest()[:10]
     prefix = f"{cls.__name__}_{digest}_"
     namespace: dict[str, Any] = {
         "__name__": cls.__module__,  # numba's cache rebuilds the kernel's environment from this module
@@ -187,6 +198,12 @@ def _build_kernels(cls: type[NativeVecEnv]) -> dict[str, Any]:
     code = compile(source, module_file if cache else "<thrust kernels>", "exec")
     exec(code, namespace)  # the kernels' globals are this class's functions: see the module docstring
     return {name: namespace[prefix + name] for name in ("step_parallel", "step_serial", "reset_all")}
+
+
+def _code_identity(code: types.CodeType) -> tuple[Any, ...]:
+    """What tells one function's code from another's, the same in every process (unlike `marshal`)."""
+    consts = tuple(_code_identity(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts)
+    return code.co_name, code.co_firstlineno, code.co_code, code.co_names, code.co_varnames, consts
 
 
 class NativeVecEnv(VecEnv):
