@@ -2,6 +2,7 @@
 
 import functools
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -256,6 +257,28 @@ def observe_ok(state, obs):
     obs[0] = state[0]
 
 
+def reset_with_self(self, state, rng):
+    state[0] = 0.0
+
+
+def reset_with_np_random(state, rng):
+    state[0] = np.random.uniform(-0.05, 0.05)  # noqa: NPY002 (the mistake under test)
+
+
+def reset_with_python_random(state, rng):
+    state[0] = random.random()
+
+
+@numba.njit
+def noisy(x):
+    return x + np.random.normal(0.0, 0.1)  # noqa: NPY002 (the mistake under test)
+
+
+def step_through_a_noisy_helper(state, action, rng):
+    state[0] = noisy(state[0])
+    return 0.0, False
+
+
 def declare(**overrides):
     """A native env class named Broken: valid, except for `overrides` (None removes an attribute)."""
     body = {
@@ -291,6 +314,44 @@ def test_a_native_env_must_declare_what_the_harness_needs():
             "state_size": 1, "reset_env": staticmethod(lambda state, rng: None),
             "observe": staticmethod(lambda state, obs: None),
         })
+    declare()  # the valid one
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"reset_env": reset_with_self}, r"Broken\.reset_env must be a @staticmethod, not a plain method: the harness "
+         r"calls it as reset_env\(state, rng\) for one env, with no `self`; remove `self` and put @staticmethod"),
+        ({"reset_env": reset_ok}, r"Broken\.reset_env must be a @staticmethod, not a plain method.*; put @static"),
+        ({"observe": classmethod(observe_ok)}, r"Broken\.observe must be a @staticmethod, not a @classmethod"),
+        ({"step_env": staticmethod(numba.njit(step_ok))}, r"Broken\.step_env is already compiled by numba"),
+        ({"step_env": staticmethod(lambda state, action: (0.0, False))},
+         r"Broken\.step_env must take 3 arguments, step_env\(state, action, rng\); it is declared as "
+         r"step_env\(state, action\)"),
+        ({"observe": staticmethod(lambda state, obs, *extra: None)}, r"Broken\.observe must take 2 arguments"),
+        ({"state_size": None}, r"Broken\.state_size must be a positive int, the number of float64 numbers that "
+         r"describe one env; it is missing"),
+        ({"state_size": 0}, r"Broken\.state_size must be a positive int.*; got 0"),
+        ({"state_size": 2.0}, r"Broken\.state_size must be a positive int.*; got 2\.0"),
+        ({"single_observation_space": gym.spaces.Discrete(3)},
+         r"Broken\.single_observation_space must be a gymnasium\.spaces\.Box, got Discrete\(3\)"),
+        ({"single_action_space": None}, r"Broken\.single_action_space must be a Discrete or Box space, got None"),
+        ({"reset_env": staticmethod(reset_with_np_random)},
+         r"Broken\.reset_env uses np\.random\.uniform: the global random generators of numpy and of Python's "
+         r"`random` module are not seeded by reset\(seed=\.\.\.\).*: thrust\.envs\.uniform\(rng, low, high\), "
+         r"normal\(rng, mean, std\) or randint\(rng, low, high\)$"),
+        ({"reset_env": staticmethod(reset_with_python_random)}, r"Broken\.reset_env uses random\.random: "),
+        ({"step_env": staticmethod(step_through_a_noisy_helper)}, r"Broken\.step_env uses np\.random\.normal: "),
+        ({"observe": staticmethod(lambda state, obs: obs.fill(np.random.rand()))},  # noqa: NPY002
+         r"Broken\.observe uses np\.random\.rand: .*observe gets no rng"),
+    ],
+    ids=["self", "no-staticmethod", "classmethod", "jitted", "too-few-arguments", "varargs", "no-state_size",
+         "state_size-0", "state_size-float", "observation-space", "no-action-space", "np.random", "random",
+         "np.random-in-a-helper", "np.random-in-observe"],
+)
+def test_mistakes_in_a_native_env_are_named_when_the_class_is_defined(overrides, message):
+    with pytest.raises(TypeError, match=message):
+        declare(**overrides)
 
 
 class Allocating(NativeVecEnv):

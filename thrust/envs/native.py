@@ -27,13 +27,24 @@ carry a hash of the harness and env sources and of the class's functions' code, 
 compiles afresh and two classes of the same name in one file get kernels of their own. Functions
 that close over variables (a class made by a factory) are compiled in each process, not cached:
 numba freezes the variables' values into the code.
+
+Mistakes are named before anything compiles, when the class is defined (a `TypeError`): a function
+that is missing, is not a `@staticmethod`, or takes the wrong number of arguments; a missing or
+non-positive `state_size`; spaces of the wrong kind; and any use of `np.random` or Python's `random`
+in an env function (or in a jitted helper it calls), which would draw from a global generator that
+`reset(seed=...)` does not seed: draw from the env's `rng` with `uniform`/`normal`/`randint`.
+
 """
 
 from __future__ import annotations
 
+import builtins
+import dis
 import hashlib
+import inspect
 import math
 import os
+import random
 import sys
 import types
 from pathlib import Path
@@ -169,17 +180,19 @@ def {p}reset_all(states, rng_states, observations):
         {p}observe(states[i], observations[i])
 '''
 
+_FUNCTIONS = {"reset_env": ("state", "rng"), "step_env": ("state", "action", "rng"), "observe": ("state", "obs")}
+
+
 _HARNESS_SOURCE = Path(__file__).read_bytes()
-_FUNCTIONS = ("reset_env", "step_env", "observe")
 
 
 def _build_kernels(cls: type[NativeVecEnv]) -> dict[str, Any]:
     """Compile-on-first-call kernels for one env class, cached on disk next to its source file."""
     module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     has_file = module_file is not None and os.path.exists(module_file)  # not for classes typed into a REPL
-    functions = [getattr(cls, name) for name in _FUNCTIONS]
+    functions = [_env_function(cls, name) for name in _FUNCTIONS]
     # numba freezes closure variables into the code: a kernel cached for one closure would serve another
-    cache = has_file and not any(getattr(fn, "__closure__", None) for fn in functions)
+    cache = has_file and not any(fn.__closure__ for fn in functions)
     env_source = Path(module_file).read_bytes() if has_file else b""
     # The functions' code too: classes of the same name in one file (made by a factory, say) get their own
     # kernels, where the cache would otherwise hand one class's kernels to the other.
@@ -190,10 +203,9 @@ def _build_kernels(cls: type[NativeVecEnv]) -> dict[str, Any]:
         "__name__": cls.__module__,  # numba's cache rebuilds the kernel's environment from this module
         "numba": numba,
         "CACHE": cache,
-        f"{prefix}reset_env": numba.njit(inline="always")(cls.reset_env),
-        f"{prefix}step_env": numba.njit(inline="always")(cls.step_env),
-        f"{prefix}observe": numba.njit(inline="always")(cls.observe),
     }
+    for name, fn in zip(_FUNCTIONS, functions, strict=True):
+        namespace[prefix + name] = numba.njit(inline="always")(fn)
     source = _KERNEL_TEMPLATE.format(p=prefix, body=_STEP_BODY.format(p=prefix).strip("\n"))
     code = compile(source, module_file if cache else "<thrust kernels>", "exec")
     exec(code, namespace)  # the kernels' globals are this class's functions: see the module docstring
@@ -204,6 +216,156 @@ def _code_identity(code: types.CodeType) -> tuple[Any, ...]:
     """What tells one function's code from another's, the same in every process (unlike `marshal`)."""
     consts = tuple(_code_identity(c) if isinstance(c, types.CodeType) else repr(c) for c in code.co_consts)
     return code.co_name, code.co_firstlineno, code.co_code, code.co_names, code.co_varnames, consts
+
+
+# -- what the harness checks before compiling ------------------------------------------------------
+
+
+def _env_function(cls: type, name: str) -> Any:
+    """The plain Python function behind `cls.<name>` (a staticmethod, checked by `_check_declarations`)."""
+    return inspect.getattr_static(cls, name).__func__
+
+
+def _check_declarations(cls: type) -> None:
+    """Raise a TypeError naming the first thing `cls` declares wrongly, before anything compiles."""
+    name = cls.__name__
+    missing = [f for f in _FUNCTIONS if not callable(getattr(cls, f, None))]
+    if missing:
+        raise TypeError(f"{name} must define the static methods {missing}")
+    for function in _FUNCTIONS:
+        _check_function(cls, function)
+    size = getattr(cls, "state_size", None)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        got = "it is missing" if size is None else f"got {size!r}"
+        raise TypeError(
+            f"{name}.state_size must be a positive int, the number of float64 numbers that describe one env; {got}"
+        )
+    observation_space = getattr(cls, "single_observation_space", None)
+    if not isinstance(observation_space, gym.spaces.Box):
+        raise TypeError(
+            f"{name}.single_observation_space must be a gymnasium.spaces.Box, got {observation_space!r}"
+        )
+    action_space = getattr(cls, "single_action_space", None)
+    if not isinstance(action_space, (gym.spaces.Discrete, gym.spaces.Box)):
+        raise TypeError(f"{name}.single_action_space must be a Discrete or Box space, got {action_space!r}")
+
+
+def _check_function(cls: type, function: str) -> None:
+    """Raise a TypeError if `cls.<function>` is not a static method of the right arguments, or draws from a
+    global random generator."""
+    name, parameters = cls.__name__, _FUNCTIONS[function]
+    call = f"{function}({', '.join(parameters)})"
+    attribute = inspect.getattr_static(cls, function)
+    if not isinstance(attribute, staticmethod):
+        kind = "a @classmethod" if isinstance(attribute, classmethod) else "a plain method"
+        fix = "put @staticmethod above it"
+        if isinstance(attribute, types.FunctionType):
+            first = next(iter(inspect.signature(attribute).parameters), None)
+            if first in ("self", "cls"):
+                fix = f"remove `{first}` and put @staticmethod above it"
+        raise TypeError(
+            f"{name}.{function} must be a @staticmethod, not {kind}: the harness calls it as {call} for "
+            f"one env, with no `self`; {fix}"
+        )
+    fn = attribute.__func__
+    if isinstance(fn, numba.core.dispatcher.Dispatcher):
+        raise TypeError(
+            f"{name}.{function} is already compiled by numba: write it as a plain function under "
+            "@staticmethod (the harness compiles it into its kernels)"
+        )
+    if not isinstance(fn, types.FunctionType):
+        raise TypeError(f"{name}.{function} must be a Python function, got {type(fn).__name__}")
+    signature = inspect.signature(fn)
+    kinds = {p.kind for p in signature.parameters.values()}
+    positional = [p for p in signature.parameters.values() if p.kind == p.POSITIONAL_OR_KEYWORD]
+    if len(positional) != len(parameters) or kinds - {inspect.Parameter.POSITIONAL_OR_KEYWORD}:
+        raise TypeError(
+            f"{name}.{function} must take {len(parameters)} arguments, {call}; "
+            f"it is declared as {function}{signature}"
+        )
+    uses = _global_random_uses(fn)
+    if uses:
+        hint = (" (observe gets no rng: keep the randomness in reset_env/step_env, and what observe needs "
+                "in the state)" if function == "observe" else "")
+        raise TypeError(
+            f"{name}.{function} uses {uses[0]}: the global random generators of numpy and of Python's "
+            "`random` module are not seeded by reset(seed=...) and are shared by every env and thread, so "
+            "runs would not repeat. Draw from the env's own stream, the `rng` argument: "
+            f"thrust.envs.uniform(rng, low, high), normal(rng, mean, std) or randint(rng, low, high){hint}"
+        )
+
+
+def _is_global_random(obj: Any) -> bool:
+    """Whether `obj` is numpy's or Python's global-state random machinery (module, function or generator)."""
+    try:
+        if isinstance(obj, types.ModuleType):
+            return obj.__name__ == "random" or obj.__name__.startswith("numpy.random")
+        if isinstance(getattr(obj, "__self__", None), (np.random.RandomState, np.random.Generator, random.Random)):
+            return True
+        module = getattr(obj, "__module__", None)
+        return isinstance(module, str) and (module == "random" or module.startswith("numpy.random"))
+    except Exception:  # an object with an unusual __getattr__: not what we look for
+        return False
+
+
+_MISSING = object()
+_RANDOM_USES: dict[types.FunctionType, list[str]] = {}  # per function: helpers are scanned once per process
+
+
+def _global_random_uses(fn: types.FunctionType, seen: frozenset[int] = frozenset()) -> list[str]:
+    """The dotted names (`np.random.uniform`) through which `fn`, or a jitted function it calls, reaches
+    numpy's or Python's global random generators, read from its bytecode."""
+    if fn in _RANDOM_USES:
+        return _RANDOM_USES[fn]
+    if id(fn) in seen:  # recursion
+        return []
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or (), strict=True))
+
+    def resolve(name: str) -> Any:
+        if name in cells:
+            try:
+                return cells[name].cell_contents
+            except ValueError:  # an empty cell
+                return _MISSING
+        return fn.__globals__.get(name, getattr(builtins, name, _MISSING))
+
+    codes, stack = [], [fn.__code__]
+    while stack:
+        codes.append(stack.pop())
+        stack += [const for const in codes[-1].co_consts if isinstance(const, types.CodeType)]
+    names = {name for code in codes for name in (*code.co_names, *code.co_freevars)}
+    # What the names reach: globals, and attributes of global modules (`math.sin`, `thrust.envs.uniform`)
+    reached = [resolve(name) for name in names]
+    reached += [getattr(module, name, None) for module in reached if isinstance(module, types.ModuleType)
+                for name in names]
+    found: list[str] = []
+    if "random" in names or any(_is_global_random(obj) for obj in reached):
+        found += _dotted_random_names(codes, resolve)
+    for helper in reached:
+        if isinstance(helper, numba.core.dispatcher.Dispatcher):  # a jitted helper: look inside it too
+            found += _global_random_uses(helper.py_func, seen | {id(fn)})
+    _RANDOM_USES[fn] = found
+    return found
+
+
+def _dotted_random_names(codes: list[types.CodeType], resolve: Any) -> list[str]:
+    """The chains of global and attribute loads in `codes` that reach global random machinery."""
+    found = []
+    for code in codes:
+        chain: list[Any] | None = None  # [dotted name, object, whether any object on the way is random]
+        for instruction in [*dis.get_instructions(code), None]:
+            op = instruction.opname if instruction is not None else None
+            if op in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None:
+                step = getattr(chain[1], instruction.argval, _MISSING) if chain[1] is not _MISSING else _MISSING
+                chain = [f"{chain[0]}.{instruction.argval}", step, chain[2] or _is_global_random(step)]
+                continue
+            if chain is not None and chain[2]:  # the chain of attribute loads ends here
+                found.append(chain[0])
+            chain = None
+            if op in ("LOAD_GLOBAL", "LOAD_NAME", "LOAD_DEREF", "LOAD_CLASSDEREF"):
+                step = resolve(instruction.argval)
+                chain = [instruction.argval, step, _is_global_random(step)]
+    return found
 
 
 class NativeVecEnv(VecEnv):
@@ -233,13 +395,7 @@ class NativeVecEnv(VecEnv):
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        missing = [name for name in ("reset_env", "step_env", "observe") if not callable(getattr(cls, name, None))]
-        if missing:
-            raise TypeError(f"{cls.__name__} must define the static methods {missing}")
-        if not isinstance(getattr(cls, "single_observation_space", None), gym.spaces.Box):
-            raise TypeError(f"{cls.__name__}.single_observation_space must be a gymnasium.spaces.Box")
-        if not isinstance(getattr(cls, "single_action_space", None), (gym.spaces.Discrete, gym.spaces.Box)):
-            raise TypeError(f"{cls.__name__}.single_action_space must be a Discrete or Box space")
+        _check_declarations(cls)
         if cls.gymnasium_id is not None:  # rendered by the Gymnasium env, at its frame rate
             gymnasium_env = gym.envs.registration.load_env_creator(gym.spec(cls.gymnasium_id).entry_point)
             fps = getattr(gymnasium_env, "metadata", {}).get("render_fps")
