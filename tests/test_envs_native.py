@@ -1,6 +1,7 @@
 """The native env harness: seeding, thread independence, checkpoints, autoreset bookkeeping, bad input."""
 
 import functools
+import inspect
 import os
 import random
 import subprocess
@@ -279,6 +280,15 @@ def step_through_a_noisy_helper(state, action, rng):
     return 0.0, False
 
 
+def reset_typo(state, rng):
+    state[0] = 0.0
+    state[1] = "0.0" + rng[0]
+
+
+def reset_allocating(state, rng):
+    state[:] = np.zeros(2)
+
+
 def declare(**overrides):
     """A native env class named Broken: valid, except for `overrides` (None removes an attribute)."""
     body = {
@@ -354,26 +364,48 @@ def test_mistakes_in_a_native_env_are_named_when_the_class_is_defined(overrides,
         declare(**overrides)
 
 
-class Allocating(NativeVecEnv):
-    """Breaks the harness's one rule: its reset allocates an array."""
+def line_of(fn, text: str) -> int:
+    """The line number of the first line of `fn`'s source that contains `text`."""
+    lines, first = inspect.getsourcelines(fn)
+    return first + next(k for k, line in enumerate(lines) if text in line)
 
-    single_observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
-    single_action_space = gym.spaces.Discrete(2)
-    state_size = 2
 
-    @staticmethod
-    def reset_env(state, rng):
-        state[:] = np.zeros(2)
+@pytest.mark.parametrize(
+    "step_env, returns",
+    [
+        (lambda state, action, rng: 0.0, "one value, float64"),
+        (lambda state, action, rng: None, r"nothing \(None\)"),
+        (lambda state, action, rng: (0.0, False, False), r"3 values, Tuple\(float64, bool, bool\)"),
+    ],
+    ids=["one-value", "none", "three-values"],
+)
+def test_a_step_env_that_does_not_return_reward_and_terminated_is_named(step_env, returns):
+    envs = declare(step_env=staticmethod(step_env))(num_envs=2)
+    envs.reset(seed=0)
+    with pytest.raises(TypeError, match=r"^Broken\.step_env must return two numbers, `return reward, terminated` "
+                                        rf"\(a float and a bool\); it returns {returns}$"):
+        envs.step(np.zeros(2, dtype=np.int64))
 
-    @staticmethod
-    def step_env(state, action, rng):
-        return 0.0, False
 
-    @staticmethod
-    def observe(state, obs):
-        obs[0] = state[0]
+def test_a_compile_error_points_at_the_users_own_line():
+    with pytest.raises(TypeError) as error:
+        declare(reset_env=staticmethod(reset_typo))(num_envs=2).reset(seed=0)
+    line = line_of(reset_typo, '"0.0" + rng[0]')
+    message = str(error.value)
+    assert message.startswith(
+        f"Broken.reset_env does not compile as numba nopython code at tests/test_envs_native.py, line {line}: "
+        '`state[1] = "0.0" + rng[0]`. It gets state float64[2], rng uint64[1]. numba says: No implementation of '
+        "function Function(<built-in function add>)"
+    ), message
+    assert "allocat" not in message
+    assert f"test_envs_native.py\", line {line}" in str(error.value.__cause__)  # numba's own error, same line
 
 
 def test_a_native_env_that_allocates_gets_a_clear_error():
-    with pytest.raises(TypeError, match="must not allocate"):
-        Allocating(num_envs=2).reset(seed=0)
+    with pytest.raises(TypeError) as error:
+        declare(reset_env=staticmethod(reset_allocating))(num_envs=2).reset(seed=0)
+    line = line_of(reset_allocating, "np.zeros")
+    assert str(error.value).startswith(
+        f"Broken.reset_env allocates an array at tests/test_envs_native.py, line {line}: `state[:] = np.zeros(2)`: "
+        "env functions must not allocate"
+    ), str(error.value)

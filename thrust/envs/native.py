@@ -32,7 +32,9 @@ Mistakes are named before anything compiles, when the class is defined (a `TypeE
 that is missing, is not a `@staticmethod`, or takes the wrong number of arguments; a missing or
 non-positive `state_size`; spaces of the wrong kind; and any use of `np.random` or Python's `random`
 in an env function (or in a jitted helper it calls), which would draw from a global generator that
-`reset(seed=...)` does not seed: draw from the env's `rng` with `uniform`/`normal`/`randint`.
+`reset(seed=...)` does not seed: draw from the env's `rng` with `uniform`/`normal`/`randint`. When the
+kernels do not compile, each function is compiled on its own to find which one fails and at which
+line of its own source, and a `step_env` that does not return `(reward, terminated)` is named.
 
 """
 
@@ -42,9 +44,11 @@ import builtins
 import dis
 import hashlib
 import inspect
+import linecache
 import math
 import os
 import random
+import re
 import sys
 import types
 from pathlib import Path
@@ -368,6 +372,53 @@ def _dotted_random_names(codes: list[types.CodeType], resolve: Any) -> list[str]
     return found
 
 
+def _with_cause(error: Exception, cause: BaseException | None) -> Exception:
+    """`error` to raise, chained from `cause` only (None: from nothing)."""
+    error.__cause__, error.__suppress_context__ = cause, True
+    return error
+
+
+def _shown_path(filename: str) -> str:
+    """`filename` relative to the working directory when it lies below it."""
+    try:
+        return str(Path(filename).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return filename
+
+
+def _user_line(error: Exception, fn: types.FunctionType) -> str:
+    """" at FILE, line N: `source`" for the line of `fn` that numba's `error` is about ("" if none)."""
+    filename = fn.__code__.co_filename
+    try:
+        source, first = inspect.getsourcelines(fn)
+        lines = range(first, first + len(source))
+    except (OSError, TypeError):
+        lines = range(0)
+    candidates = []
+    loc = getattr(error, "loc", None)
+    if loc is not None and getattr(loc, "filename", None) == filename and loc.line is not None:
+        candidates.append(int(loc.line))
+    candidates += [int(n) for n in re.findall(re.escape(filename) + r" \((\d+)\)", str(error))]
+    inside = [n for n in candidates if n in lines] or candidates
+    if not inside:
+        return ""
+    text = linecache.getline(filename, inside[0]).strip()
+    return f" at {_shown_path(filename)}, line {inside[0]}" + (f": `{text}`" if text else "")
+
+
+def _numba_summary(error: Exception) -> str:
+    """The informative first lines of a numba compile error (the rest is in the chained exception)."""
+    kept = []
+    for line in str(error).splitlines():
+        line = line.strip()
+        if not line or line.startswith(("Failed in nopython mode pipeline", "raised from")):
+            continue
+        if line.startswith(("There are ", "During:", "File \"", "- Resolution failure", "- Of which")):
+            break
+        kept.append(line)
+    return " ".join(kept[:6]) or str(error).splitlines()[0]
+
+
 class NativeVecEnv(VecEnv):
     """N copies of an environment whose physics are numba functions, stepped by one kernel call.
 
@@ -465,8 +516,8 @@ class NativeVecEnv(VecEnv):
             self._seeded = True
         try:
             self._kernels["reset_all"](self.states, self.rng_states, self.observations)
-        except numba.core.errors.TypingError as error:
-            raise self._compile_error(error) from error
+        except numba.core.errors.NumbaError as error:
+            raise self._compile_error(error)  # noqa: B904 (its cause is set: the error that says most)
         self.running_returns[:] = 0.0
         self.running_lengths[:] = 0
 
@@ -486,20 +537,75 @@ class NativeVecEnv(VecEnv):
                 self.truncations, self.final_observations, self.final_mask, self.episode_returns,
                 self.episode_lengths, self.running_returns, self.running_lengths, self._time_limit,
             )
-        except numba.core.errors.TypingError as error:
-            raise self._compile_error(error) from error
+        except numba.core.errors.NumbaError as error:
+            raise self._compile_error(error)  # noqa: B904 (its cause is set: the error that says most)
         finally:
             if previous_threads is not None:
                 numba.set_num_threads(previous_threads)
         return self.observations, self.rewards, self.terminations, self.truncations, self.infos, self._env_ids
 
-    def _compile_error(self, error: Exception) -> TypeError:
-        return TypeError(
-            f"{type(self).__name__}.reset_env/step_env/observe do not compile as numba nopython code. They get "
-            "float64 `state`, the action, a uint64 `rng` and the observation row; they must not allocate arrays "
-            "(no np.zeros, np.array, copies) and may call only numba-compatible functions. numba says:\n"
-            f"{str(error).splitlines()[0]} ... (see the chained exception)"
+    # -- errors ----------------------------------------------------------------------------------
+
+    def _argument_types(self) -> dict[str, tuple[Any, ...]]:
+        """The numba types the kernels give each env function."""
+        state, rng = numba.typeof(self.states[0]), numba.typeof(self.rng_states[0])
+        action, obs = numba.typeof(self._actions[0]), numba.typeof(self.observations[0])
+        return {"reset_env": (state, rng), "step_env": (state, action, rng), "observe": (state, obs)}
+
+    def _arguments(self, function: str | None = None) -> str:
+        """What `function` (None: each env function) gets, in words: "state float64[4], rng uint64[1]"."""
+        rows = {"state": self.states[0], "action": self._actions[0], "rng": self.rng_states[0],
+                "obs": self.observations[0]}
+        names = _FUNCTIONS[function] if function is not None else rows
+        return ", ".join(
+            f"{name} {rows[name].dtype}{list(rows[name].shape) if rows[name].ndim else ''}" for name in names
         )
+
+    def _compile_error(self, error: Exception) -> TypeError:
+        """The kernels do not compile: say which function fails at which of its lines, or what is wrong.
+
+        Each env function is compiled on its own, with the types the kernels give it, so that numba's
+        error names the user's own line (the kernels' lines are the harness template's).
+        """
+        name = type(self).__name__
+        for function, argument_types in self._argument_types().items():
+            fn = _env_function(type(self), function)
+            alone = numba.njit(error_model="numpy", _nrt=False)(fn)
+            try:
+                alone.compile(argument_types)
+            except numba.core.errors.NumbaError as function_error:
+                where = _user_line(function_error, fn)
+                try:  # compiles with numba's reference counting: then the only fault is an allocation
+                    numba.njit(error_model="numpy")(fn).compile(argument_types)
+                except numba.core.errors.NumbaError:
+                    message = (f"{name}.{function} does not compile as numba nopython code{where}. It gets "
+                               f"{self._arguments(function)}. numba says: {_numba_summary(function_error)}")
+                else:
+                    message = (f"{name}.{function} allocates an array{where}: env functions must not allocate "
+                               "(no np.zeros, np.array, .copy(), array arithmetic such as state[:2] * 2), "
+                               "because the kernels run without numba's reference counting; write into `state` "
+                               "and `obs` and compute with scalars")
+                return _with_cause(TypeError(message), function_error)
+            if function == "step_env":
+                returned = alone.nopython_signatures[-1].return_type
+                scalars = (numba.types.Number, numba.types.Boolean)
+                if not (isinstance(returned, numba.types.BaseTuple) and len(returned) == 2
+                        and all(isinstance(t, scalars) for t in returned)):
+                    if isinstance(returned, numba.types.BaseTuple):
+                        got = f"{len(returned)} values, {numba.types.unliteral(returned)}"
+                    elif isinstance(returned, numba.types.NoneType):
+                        got = "nothing (None)"
+                    else:
+                        got = f"one value, {numba.types.unliteral(returned)}"
+                    return _with_cause(TypeError(
+                        f"{name}.step_env must return two numbers, `return reward, terminated` (a float and a "
+                        f"bool); it returns {got}"
+                    ), None)
+        return _with_cause(TypeError(
+            f"{name}'s kernels do not compile, although reset_env, step_env and observe each compile on their own "
+            f"(they get {self._arguments()}). numba says: {_numba_summary(error)} (the line numbers in the chained "
+            "error are those of the harness's kernel template, not of your file)"
+        ), error)
 
     # -- checkpoints -----------------------------------------------------------------------------
 
