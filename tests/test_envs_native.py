@@ -409,3 +409,129 @@ def test_a_native_env_that_allocates_gets_a_clear_error():
         f"Broken.reset_env allocates an array at tests/test_envs_native.py, line {line}: `state[:] = np.zeros(2)`: "
         "env functions must not allocate"
     ), str(error.value)
+
+
+class Flagged:
+    """Spaces and functions for envs that misbehave for env 0 only (after reset(seed=0)): without bounds
+    checks their write past env 0's row lands in env 1's, inside the arrays, so nothing crashes."""
+
+    single_observation_space = gym.spaces.Box(-1.0, 1.0, (2,), np.float32)
+    single_action_space = gym.spaces.Discrete(2)
+    state_size = 2
+
+    @staticmethod
+    def reset_env(state, rng):
+        state[0] = 0.0
+        state[1] = 1.0 if rng[0] == 0 else 0.0  # rng[0] is seed + i before the first draw
+
+    @staticmethod
+    def step_env(state, action, rng):
+        return 0.0, False
+
+    @staticmethod
+    def observe(state, obs):
+        obs[0] = state[0]
+        obs[1] = state[1]
+
+
+class PastStateInReset(Flagged, NativeVecEnv):
+    @staticmethod
+    def reset_env(state, rng):
+        state[0] = 0.0
+        state[1] = 0.0
+        if rng[0] == 0:
+            state[2] = 1.0
+
+
+class PastStateInStep(Flagged, NativeVecEnv):
+    @staticmethod
+    def step_env(state, action, rng):
+        if state[1] == 1.0:
+            state[state.shape[0]] += 1.0
+        return 0.0, False
+
+
+class PastObsInObserve(Flagged, NativeVecEnv):
+    @staticmethod
+    def observe(state, obs):
+        obs[0] = state[0]
+        obs[1] = state[1]
+        if state[1] == 1.0:
+            obs[1 + int(state[1])] = 0.0
+
+
+class ObserveLeavesAHole(Flagged, NativeVecEnv):
+    single_observation_space = gym.spaces.Box(-1.0, 1.0, (2, 3), np.float64)
+
+    @staticmethod
+    def observe(state, obs):
+        for k in range(3):
+            obs[0, k] = state[0]
+        obs[1, 0] = state[1]
+        obs[1, 2] = state[1]
+
+
+def fast_cache_files() -> dict[Path, int]:
+    """The numba cache files of this module's envs, with their modification times."""
+    folder = Path(numba.config.CACHE_DIR) if numba.config.CACHE_DIR else Path(__file__).parent / "__pycache__"
+    return {path: path.stat().st_mtime_ns for path in folder.rglob("test_envs_native*.nb*")}
+
+
+@pytest.mark.parametrize(
+    "env_cls, function, line",
+    [
+        (PastStateInReset, "reset_env", "state[2] = 1.0"),
+        (PastStateInStep, "step_env", "state[state.shape[0]] += 1.0"),
+        (PastObsInObserve, "observe", "obs[1 + int(state[1])] = 0.0"),
+    ],
+)
+@pytest.mark.parametrize("switch", ["environment", "class"])
+def test_debug_mode_turns_an_out_of_bounds_write_into_an_index_error(env_cls, function, line, switch, monkeypatch):
+    fast = env_cls(num_envs=4)  # without debug mode, the write lands in env 1's row, silently
+    fast.reset(seed=0)
+    fast.step(np.zeros(4, dtype=np.int64))
+    assert not fast.debug
+    cached = fast_cache_files()
+    if switch == "environment":
+        monkeypatch.setenv("THRUST_NATIVE_DEBUG", "1")
+    else:
+        monkeypatch.setattr(env_cls, "debug", True)
+    envs = env_cls(num_envs=4)
+    assert envs.debug
+    with pytest.raises(IndexError) as error:
+        envs.reset(seed=0)
+        envs.step(np.zeros(4, dtype=np.int64))
+    number = line_of(getattr(env_cls, function), line)
+    arguments = {"reset_env": "state float64[2], rng uint64[1]", "observe": "state float64[2], obs float32[2]",
+                 "step_env": "state float64[2], action int64, rng uint64[1]"}[function]
+    assert str(error.value) == (
+        f"{env_cls.__name__}.{function}, env 0: index 2 is out of bounds for axis 0 with size 2, at "
+        f"tests/test_envs_native.py, line {number}: `{line}`. It gets {arguments}. Without bounds checks (debug "
+        "mode off), an index past `state` or `obs` reads or overwrites other envs' numbers, or memory outside the "
+        "arrays"
+    )
+    # compiled afresh: not from the fast kernels' disk cache, which stays as it was
+    assert all(kernel.stats.cache_path is None for kernel in env_cls._debug_kernels.values())
+    assert fast_cache_files() == cached
+    monkeypatch.undo()
+    assert env_cls(num_envs=4)._step_kernel is env_cls._kernels["step_serial"]  # debug off: the fast kernels
+
+
+def test_debug_mode_finds_an_observation_entry_observe_leaves_unwritten(monkeypatch):
+    monkeypatch.setenv("THRUST_NATIVE_DEBUG", "yes")
+    with pytest.raises(ValueError, match=r"^ObserveLeavesAHole\.observe left obs\[1, 1\] unwritten for env 0: obs "
+                                         r"has shape \(2, 3\) \(single_observation_space\) and observe must write "
+                                         r"every entry on every call$"):
+        ObserveLeavesAHole(num_envs=3).reset(seed=0)
+
+
+@pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
+def test_debug_mode_computes_what_the_fast_kernels_compute(env_id, monkeypatch):
+    reference = rollout(registry[env_id](num_envs=16, max_episode_steps=50), 120)
+    monkeypatch.setenv("THRUST_NATIVE_DEBUG", "1")
+    threads = min(2, numba.config.NUMBA_NUM_THREADS)  # debug kernels run on one thread whatever this says
+    envs = registry[env_id](num_envs=16, max_episode_steps=50, num_threads=threads)
+    assert envs.debug and envs._kernels is not registry[env_id]._kernels
+    assert_same(rollout(envs, 120), reference)
+    monkeypatch.setenv("THRUST_NATIVE_DEBUG", "0")
+    assert not registry[env_id](num_envs=2).debug
