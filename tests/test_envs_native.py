@@ -256,6 +256,7 @@ def step_ok(state, action, rng):
 
 def observe_ok(state, obs):
     obs[0] = state[0]
+    obs[1] = state[1]
 
 
 def reset_with_self(self, state, rng):
@@ -487,6 +488,7 @@ def fast_cache_files() -> dict[Path, int]:
 )
 @pytest.mark.parametrize("switch", ["environment", "class"])
 def test_debug_mode_turns_an_out_of_bounds_write_into_an_index_error(env_cls, function, line, switch, monkeypatch):
+    monkeypatch.delenv("THRUST_NATIVE_DEBUG", raising=False)
     fast = env_cls(num_envs=4)  # without debug mode, the write lands in env 1's row, silently
     fast.reset(seed=0)
     fast.step(np.zeros(4, dtype=np.int64))
@@ -513,7 +515,8 @@ def test_debug_mode_turns_an_out_of_bounds_write_into_an_index_error(env_cls, fu
     # compiled afresh: not from the fast kernels' disk cache, which stays as it was
     assert all(kernel.stats.cache_path is None for kernel in env_cls._debug_kernels.values())
     assert fast_cache_files() == cached
-    monkeypatch.undo()
+    monkeypatch.delenv("THRUST_NATIVE_DEBUG", raising=False)
+    monkeypatch.setattr(env_cls, "debug", False)
     assert env_cls(num_envs=4)._step_kernel is env_cls._kernels["step_serial"]  # debug off: the fast kernels
 
 
@@ -527,6 +530,7 @@ def test_debug_mode_finds_an_observation_entry_observe_leaves_unwritten(monkeypa
 
 @pytest.mark.parametrize("env_id", ["CartPole-v1", "Pendulum-v1"])
 def test_debug_mode_computes_what_the_fast_kernels_compute(env_id, monkeypatch):
+    monkeypatch.delenv("THRUST_NATIVE_DEBUG", raising=False)
     reference = rollout(registry[env_id](num_envs=16, max_episode_steps=50), 120)
     monkeypatch.setenv("THRUST_NATIVE_DEBUG", "1")
     threads = min(2, numba.config.NUMBA_NUM_THREADS)  # debug kernels run on one thread whatever this says
