@@ -66,7 +66,9 @@ def test_train_eval_plot_from_the_shell(tmp_path):
     # layers: preset (gamma 0.98 for CartPole), then the file (learning_rate), then flags (num_steps 16 over 8)
     config = json.loads((run_dir / "config.json").read_text())
     assert (config["gamma"], config["learning_rate"], config["num_steps"]) == (0.98, 3e-4, 16)
-    assert config == {**json.loads(json.dumps(PPOConfig(**{**config, "hidden_sizes": (64, 64)}).__dict__))}
+    flags = dict(num_envs=4, num_steps=16, update_epochs=1, num_minibatches=1, total_timesteps=150)
+    layered = PPOConfig(**{**preset("ppo", "CartPole-v1"), "learning_rate": 3e-4, **flags})  # the rest: defaults
+    assert config == json.loads(json.dumps(layered.__dict__))
 
     rows = progress_rows(run_dir)
     assert [int(float(row["global_step"])) for row in rows] == [64, 128]

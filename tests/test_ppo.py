@@ -156,7 +156,13 @@ def test_predict_and_evaluate_use_fresh_envs():
     actions = model.predict(obs)
     assert actions.shape == (5,) and actions.dtype == np.int64
     assert model.predict(obs[0]).shape == ()
-    assert np.array_equal(model.predict(obs, deterministic=True), actions)
+    varied = np.random.default_rng(0).normal(0.0, 1.0, (256, 4)).astype(np.float32)
+    with torch.no_grad():  # the mode: the action the policy gives the higher log-probability
+        observed = model.collector.observe(varied, update_statistics=False)  # as predict sees them
+        log_probs = [model.policy.evaluate(observed, torch.full((256,), a))[0] for a in (0, 1)]
+    mode = (log_probs[1] > log_probs[0]).numpy().astype(np.int64)
+    assert 0 < mode.sum() < 256 and np.array_equal(model.predict(varied), mode)  # the default is deterministic
+    assert not np.array_equal(model.predict(varied, deterministic=False), mode)
     result = thrust.evaluate(model, num_episodes=6, seed=0)
     assert set(result) == {"mean_return", "std_return", "mean_length", "std_length", "episodes"}
     assert len(result["episodes"]) == 6
