@@ -239,12 +239,12 @@ def test_bad_input_is_a_clear_error_and_writes_nothing(tmp_path, capsys):
 
 def test_a_diverged_loss_and_a_missing_extra_are_clear_errors_and_close_the_logs(tmp_path, capsys, monkeypatch):
     import thrust.algorithms.ppo
-    import thrust.cli
     import thrust.env_factory
+    import thrust.runs
 
     closed = []
-    close = thrust.cli.RunLogger.close
-    monkeypatch.setattr(thrust.cli.RunLogger, "close", lambda self: (closed.append(self.run_dir), close(self)))
+    close = thrust.runs.RunLogger.close
+    monkeypatch.setattr(thrust.runs.RunLogger, "close", lambda self: (closed.append(self.run_dir), close(self)))
 
     def diverge(self, *args, **kwargs):
         raise FloatingPointError("the loss is NaN at update 1")

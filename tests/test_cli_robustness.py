@@ -10,8 +10,10 @@ import sys
 import pytest
 
 import thrust.cli
+import thrust.runs
 from thrust import checkpoint
-from thrust.cli import main, new_run_dir
+from thrust.cli import main
+from thrust.runs import new_run_dir
 
 TINY = ["--env", "CartPole-v1", "--num-envs", "4", "--num-steps", "16", "--update-epochs", "1",
         "--num-minibatches", "1", "--eval-episodes", "0", "--no-plot", "--quiet"]
@@ -67,21 +69,21 @@ def test_an_unwritable_runs_folder_is_one_line_before_anything_is_built(capsys, 
 
 
 def test_a_failed_write_during_training_names_the_file_and_keeps_the_checkpoint(tmp_path, capsys, monkeypatch):
-    log = thrust.cli.RunLogger.log
+    log = thrust.runs.RunLogger.log
 
     def log_until_the_disk_fills(self, metrics):
         if metrics["global_step"] > 128:
             raise OSError(errno.ENOSPC, "No space left on device")
         log(self, metrics)
 
-    monkeypatch.setattr(thrust.cli.RunLogger, "log", log_until_the_disk_fills)
+    monkeypatch.setattr(thrust.runs.RunLogger, "log", log_until_the_disk_fills)
     run_dir = tmp_path / "run"
     err = error_of(capsys, "train", "ppo", *TINY, "--total-timesteps", "512", "--checkpoint-every", "2",
                    "--run-dir", str(run_dir))
     assert f"writing {run_dir / 'progress.csv'} failed: No space left on device" in err
     assert f"the last checkpoint (step 128) is intact: resume with thrust train --resume {run_dir}" in err
     assert checkpoint.load(run_dir / "checkpoint.pt", "ppo")["global_step"] == 128
-    monkeypatch.setattr(thrust.cli.RunLogger, "log", log)
+    monkeypatch.setattr(thrust.runs.RunLogger, "log", log)
     assert main(["train", "--resume", str(run_dir)]) == 0
     assert checkpoint.load(run_dir / "checkpoint.pt", "ppo")["global_step"] == 512
 
@@ -103,14 +105,14 @@ def test_an_abort_before_the_first_checkpoint_says_the_folder_is_to_delete(tmp_p
 
 
 def test_a_crash_after_a_checkpoint_prints_the_resume_hint(tmp_path, capsys, monkeypatch):
-    log = thrust.cli.RunLogger.log
+    log = thrust.runs.RunLogger.log
 
     def worker_dies(self, metrics):
         if metrics["global_step"] > 64:
             raise RuntimeError("env worker 1 died (killed by SIGKILL)")
         log(self, metrics)
 
-    monkeypatch.setattr(thrust.cli.RunLogger, "log", worker_dies)
+    monkeypatch.setattr(thrust.runs.RunLogger, "log", worker_dies)
     run_dir = tmp_path / "run"
     err = error_of(capsys, "train", "ppo", *TINY, "--total-timesteps", "256", "--checkpoint-every", "1",
                    "--run-dir", str(run_dir))
