@@ -106,6 +106,19 @@ class FailingEnv(CounterEnv):
         return super().step(action)
 
 
+FAILED_ONCE: list[int] = []
+
+
+class FailingOnceEnv(CounterEnv):
+    """Raises on its 40th step, the first time in this process only."""
+
+    def step(self, action):
+        if self.count == 40 and not FAILED_ONCE:
+            FAILED_ONCE.append(self.id)
+            raise ValueError("the simulator diverged once")
+        return super().step(action)
+
+
 class MultiDiscreteEnv(gym.Env):
     """Two choices of 3 and 2; reward for matching the observation's signs; 10-step episodes."""
 
@@ -140,8 +153,8 @@ class TinyFrames(gym.Env):
         return frame, float(action == 0), False, self.steps >= 6, {}
 
 
-for name, entry_point in [("Counter", CounterEnv), ("Failing", FailingEnv), ("MultiDiscrete", MultiDiscreteEnv),
-                          ("TinyFrames", TinyFrames)]:
+for name, entry_point in [("Counter", CounterEnv), ("Failing", FailingEnv), ("FailingOnce", FailingOnceEnv),
+                          ("MultiDiscrete", MultiDiscreteEnv), ("TinyFrames", TinyFrames)]:
     if f"ThrustTest/{name}-v0" not in gym.registry:
         gym.register(f"ThrustTest/{name}-v0", entry_point=entry_point)
 
@@ -199,7 +212,7 @@ def test_synchronous_mode_is_reproducible_and_resumes_exactly(algorithm, tmp_pat
 def test_asynchronous_actors_run_ahead_and_log_their_lag():
     lags = []
     with deadline(60), thrust.APPO("CartPole-v1", num_envs=8, num_steps=8, num_actors=2, num_slots=2,
-                                   update_epochs=4, total_timesteps=8 * 8 * 20) as model:
+                                   asynchronous=True, update_epochs=4, total_timesteps=8 * 8 * 20) as model:
         model.learn(callback=lambda model, metrics: lags.append(
             (metrics["charts/policy_lag"], metrics["charts/policy_lag_max"], metrics["time/waiting"])))
         assert len(lags) == 20 and all(0 <= lag <= lag_max <= 2 * 2 for lag, lag_max, _ in lags)
@@ -223,11 +236,30 @@ def test_actor_exception_is_reported_within_a_second_and_stops_training():
     assert actor_threads() == []
 
 
+@pytest.mark.parametrize("asynchronous", [True, False])
+def test_a_failed_actor_restarts_with_fresh_envs_when_allowed(asynchronous):
+    FAILED_ONCE.clear()
+    with deadline(30), thrust.APPO("ThrustTest/FailingOnce-v0", backend="serial", num_envs=4, num_steps=8,
+                                   num_actors=2, actor_restarts=1, asynchronous=asynchronous,
+                                   total_timesteps=4 * 8 * 12) as model:
+        with pytest.warns(UserWarning, match="actor [01] failed .ValueError: the simulator diverged once.; restarting"):
+            model.learn()
+        assert model.global_step == 4 * 8 * 12 and model.envs.restarts == 1 and FAILED_ONCE
+        assert model.envs.consumed == 2 * 12
+    RAISED_AT.clear()
+    model = thrust.APPO("ThrustTest/Failing-v0", backend="serial", num_envs=4, num_steps=8, num_actors=2,
+                        actor_restarts=2, asynchronous=asynchronous, total_timesteps=10_000)
+    with deadline(30), model, pytest.raises(ActorError, match="training stopped .after 2 restart"), \
+            pytest.warns(UserWarning):
+        model.learn()
+    assert actor_threads() == []
+
+
 def test_killed_env_worker_is_reported_and_nothing_is_left(tmp_path):
     shm_before = set(os.listdir("/dev/shm"))
     with deadline(60):
         model = thrust.APPO("CartPole-v1", backend="multiprocessing", num_envs=4, num_workers=2, num_actors=2,
-                            num_steps=8, total_timesteps=100_000)
+                            asynchronous=True, num_steps=8, total_timesteps=100_000)
         pids = []
 
         def kill_a_worker(model, metrics):
@@ -255,13 +287,13 @@ def test_close_and_keyboard_interrupt_leave_no_thread_process_or_shared_memory()
     with deadline(60):
         with pytest.raises(KeyboardInterrupt), thrust.IMPALA(
             "CartPole-v1", backend="multiprocessing", num_envs=4, num_workers=2, num_actors=2, num_steps=8,
-            total_timesteps=100_000,
+            asynchronous=True, total_timesteps=100_000,
         ) as model:
             model.learn(callback=interrupt)
         assert model._envs is None
         assert wait_until_gone(interrupt.pids) == [] and actor_threads() == []
 
-        with thrust.APPO("CartPole-v1", **TINY, num_actors=2) as model:
+        with thrust.APPO("CartPole-v1", **TINY, num_actors=2, asynchronous=True) as model:
             model.learn()
             assert len(actor_threads()) == 2  # still there: waiting for the next learn
         assert actor_threads() == []
@@ -270,7 +302,8 @@ def test_close_and_keyboard_interrupt_leave_no_thread_process_or_shared_memory()
 
 def test_a_ready_vecenv_is_stepped_by_one_actor_and_left_open():
     envs = thrust.make("CartPole-v1", num_envs=4, seed=0)
-    with deadline(30), thrust.APPO(envs, **{k: v for k, v in TINY.items() if k != "num_envs"}) as model:
+    given = {key: value for key, value in TINY.items() if key != "num_envs"}
+    with deadline(30), thrust.APPO(envs, asynchronous=True, **given) as model:
         assert model.config.num_actors == 1
         model.learn()
         model.close()
@@ -296,6 +329,8 @@ def test_config_errors_name_the_field():
         thrust.APPO("CartPole-v1", num_envs=4, num_steps=8, num_minibatches=3)
     with pytest.raises(ValueError, match="num_slots must be positive"):
         thrust.APPO("CartPole-v1", num_slots=0)
+    with pytest.raises(ValueError, match="actor_restarts must be a whole number >= 0"):
+        thrust.APPO("CartPole-v1", actor_restarts=-1)
 
 
 # -- spaces and backends ---------------------------------------------------------------------------------
@@ -326,10 +361,10 @@ def test_spaces_and_backends(algorithm, env_id, backend):
 # -- the CLI ------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["impala", "appo"])
-def test_train_stop_resume_eval_plot_through_the_cli(name, tmp_path, capsys):
+@pytest.mark.parametrize("name, mode", [("impala", "--no-asynchronous"), ("appo", "--asynchronous")])
+def test_train_stop_resume_eval_plot_through_the_cli(name, mode, tmp_path, capsys):
     run_dir = tmp_path / "run"
-    flags = ["--env", "CartPole-v1", "--num-envs", "8", "--num-steps", "8", "--num-actors", "2",
+    flags = ["--env", "CartPole-v1", "--num-envs", "8", "--num-steps", "8", "--num-actors", "2", mode,
              "--total-timesteps", "640", "--eval-episodes", "2", "--quiet"]
     with deadline(120):
         assert main(["train", name, *flags, "--run-dir", str(run_dir), "--stop-after", "4"]) == 0
@@ -358,8 +393,8 @@ def test_ctrl_c_in_the_cli_saves_stops_the_actors_and_resumes(tmp_path, capsys):
     timer = threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT))
     with deadline(60):
         timer.start()
-        status = main(["train", "appo", "--env", "CartPole-v1", "--num-envs", "8", "--num-steps", "8",
-                       "--total-timesteps", "10000000", "--quiet", "--run-dir", str(run_dir)])
+        status = main(["train", "appo", "--env", "CartPole-v1", "--num-envs", "8", "--num-steps", "8", "--asynchronous",
+                       "--num-actors", "2", "--total-timesteps", "10000000", "--quiet", "--run-dir", str(run_dir)])
         assert status == 130 and "Ctrl-C: stopping after this iteration" in capsys.readouterr().out
         assert actor_threads() == [] and (run_dir / "checkpoint.pt").is_file()
         assert main(["train", "--resume", str(run_dir), "--stop-after", "2"]) == 0

@@ -20,6 +20,8 @@ make a batch, and with which weights they were acted, depend on thread timing.
 
 An actor that raises (its env, a dead env worker, its policy) is reported by the learner's next (or
 current) `take` as `ActorError` with the actor's message, chained from its exception; the pool stops.
+With `max_restarts` and a `make_envs`, a failed actor instead gets fresh envs and a new thread (its
+unfinished segment is dropped, with a warning), up to `max_restarts` times in all.
 
 Why threads, not processes (measured on the 2-core machine of BENCHMARKS.md): torch and the numba env
 kernels spend much of their time outside the GIL, so an actor thread (policy inference + native
@@ -32,11 +34,13 @@ backend), where an actor thread mostly waits on pipes, without the GIL.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import threading
 import time
-import traceback
+import warnings
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,6 +94,7 @@ class Actor:
         self.version = -1  # of the weights in self.policy
         self.next_index = 0  # sequence number of the next segment
         self.allowance = 0  # segments it may still start (synchronous mode)
+        self.writing: int | None = None  # the slot it is filling
         self.thread: threading.Thread | None = None
 
 
@@ -99,6 +104,7 @@ class ActorPool:
     `envs[k]` is actor `k`'s slice; its env `i` should be seeded as env `k·n + i` of the whole set
     (`reset` does that). `num_slots`: segments an actor may have written ahead of the learner
     (asynchronous mode; lag is bounded by it). Threads start at the first `take` and after a `stop`.
+    `make_envs(k)` makes fresh envs for actor `k`, to restart it after a failure (`max_restarts` in all).
     The pool stands where the training loop keeps its envs: `close()` stops the threads and closes the
     envs (if `owns_envs`); `state_dict`/`load_state_dict` exist for synchronous pools of envs that have
     them (native envs), holding every actor's env state, observation, generator and counters.
@@ -114,6 +120,8 @@ class ActorPool:
         synchronous: bool = False,
         obs_dtype: torch.dtype = torch.float32,
         owns_envs: bool = True,
+        make_envs: Callable[[int], VecEnv] | None = None,
+        max_restarts: int = 0,
     ) -> None:
         if not envs:
             raise ValueError("an actor pool needs at least one VecEnv")
@@ -124,7 +132,8 @@ class ActorPool:
             raise ValueError(f"num_slots must be >= 1, got {num_slots}")
         self.envs_per_actor = sizes.pop()
         self.num_envs = self.envs_per_actor * len(envs)
-        self.num_steps, self.synchronous, self.owns_envs = num_steps, synchronous, owns_envs
+        self.num_steps, self.synchronous, self.owns_envs, self.seed = num_steps, synchronous, owns_envs, seed
+        self.make_envs, self.max_restarts, self.restarts = make_envs, max_restarts, 0
         self.single_observation_space: gym.Space = envs[0].single_observation_space
         self.single_action_space: gym.Space = envs[0].single_action_space
         self.lock = threading.Condition()
@@ -137,7 +146,7 @@ class ActorPool:
             self.actors.append(Actor(k, actor_envs, actor_policy, generator, num_steps,
                                      1 if synchronous else num_slots, obs_dtype))
         self.ready: deque[Segment] = deque()
-        self.failure: tuple[int, BaseException, str] | None = None
+        self.failures: dict[int, BaseException] = {}  # actor index → what ended its thread
         self.stopping = False
         self.closed = False
         self.produced = 0  # segments written
@@ -165,7 +174,7 @@ class ActorPool:
         reads each one's slot (`slot(segment)`) and hands it back with `release`.
 
         Synchronous: first allows each actor one segment, and returns them in actor order.
-        Raises `ActorError` as soon as an actor has failed (the pool is then stopped).
+        Raises `ActorError` as soon as an actor has failed and cannot be restarted (the pool is then stopped).
         """
         if self.closed:
             raise RuntimeError("this actor pool is closed")
@@ -176,22 +185,51 @@ class ActorPool:
                 for actor in self.actors:
                     actor.allowance += 1
                 self.lock.notify_all()
-            while True:
-                if self.failure is not None:
-                    break
-                if len(self.ready) >= count:
+        while True:
+            with self.lock:
+                if not self.failures and len(self.ready) >= count:
                     segments = [self.ready.popleft() for _ in range(count)]
                     self.consumed += count
                     if self.synchronous:
                         segments.sort(key=lambda segment: segment.actor)
                     return segments
-                dead = [a.index for a in self.actors if a.thread is None or not a.thread.is_alive()]
-                if dead:
-                    self.failure = (dead[0], RuntimeError("the actor thread ended without a segment"), "")
+                for actor in self.actors:
+                    if (actor.thread is None or not actor.thread.is_alive()) and actor.index not in self.failures:
+                        self.failures[actor.index] = RuntimeError("the actor thread ended without a segment")
+                if not self.failures:
+                    self.lock.wait(POLL_SECONDS)
+                    continue
+                index = min(self.failures)
+                if self.restarts >= self.max_restarts or self.make_envs is None:
                     break
-                self.lock.wait(POLL_SECONDS)
-        self._raise_failure()
+            self._restart(index)
+        self._raise_failure(index)
         raise AssertionError("unreachable")
+
+    def _restart(self, index: int) -> None:
+        """Actor `index` failed: fresh envs, a new thread, its unfinished segment dropped (learner thread)."""
+        actor = self.actors[index]
+        error = self.failures[index]
+        actor.thread.join(JOIN_SECONDS)
+        actor.thread = None
+        with contextlib.suppress(Exception):
+            actor.envs.close()
+        self.restarts += 1
+        warnings.warn(
+            f"actor {index} failed ({type(error).__name__}: {error}); restarting it with fresh envs "
+            f"(restart {self.restarts} of {self.max_restarts}); its unfinished segment is dropped",
+            stacklevel=4,
+        )
+        actor.envs = self.make_envs(index)
+        obs, _ = actor.envs.reset(seed=self.seed + self.num_envs * self.restarts + index * self.envs_per_actor)
+        actor.collector.observe(obs, update_statistics=False, out=actor.obs)
+        with self.lock:
+            if actor.writing is not None:
+                actor.free.append(actor.writing)
+                actor.writing = None
+                actor.allowance += self.synchronous  # the segment the learner still waits for
+            del self.failures[index]
+        self.start()
 
     def slot(self, segment: Segment) -> RolloutStorage:
         """The storage `[T, n]` a segment was written into (the learner's until `release`)."""
@@ -203,14 +241,15 @@ class ActorPool:
             self.actors[segment.actor].free.append(segment.slot)
             self.lock.notify_all()
 
-    def _raise_failure(self) -> None:
-        index, error, remote_traceback = self.failure
+    def _raise_failure(self, index: int) -> None:
+        error = self.failures[index]
         self.stop(join=False)
         envs = self.actors[index].envs
         first = index * self.envs_per_actor
+        restarted = f" (after {self.restarts} restart(s) of failed actors)" if self.restarts else ""
         raise ActorError(
             f"actor {index} (envs {first}..{first + envs.num_envs - 1}) failed: {type(error).__name__}: {error}; "
-            "training stopped"
+            f"training stopped{restarted}"
         ) from error
 
     # -- threads ---------------------------------------------------------------------------------------
@@ -247,7 +286,11 @@ class ActorPool:
             self.ready.clear()
             for actor in self.actors:
                 actor.allowance = 0
-            self.stopping, self.failure = False, None
+                if actor.writing is not None:  # a segment its failure left unfinished
+                    actor.free.append(actor.writing)
+                    actor.writing = None
+            self.stopping = False
+            self.failures.clear()
 
     def _run(self, actor: Actor) -> None:
         """An actor thread: wait for a free slot (and, synchronous, an allowance), refresh the weights if
@@ -261,7 +304,7 @@ class ActorPool:
                         bool(actor.free) and (not self.synchronous or actor.allowance > 0)))
                     if self.stopping:
                         return
-                    slot_index = actor.free.popleft()
+                    slot_index = actor.writing = actor.free.popleft()
                     actor.allowance -= self.synchronous
                     if actor.version != self.published_version:
                         with torch.no_grad():
@@ -275,13 +318,13 @@ class ActorPool:
                 actor.obs.copy_(slot.next_obs)
                 with lock:
                     self.ready.append(Segment(actor.index, slot_index, actor.next_index, actor.version, statistics))
+                    actor.writing = None
                     actor.next_index += 1
                     self.produced += 1
                     lock.notify_all()
         except BaseException as error:  # everything reaches the learner, which decides
             with lock:
-                if self.failure is None:
-                    self.failure = (actor.index, error, traceback.format_exc())
+                self.failures[actor.index] = error
                 lock.notify_all()
 
     # -- where the training loop keeps its envs ---------------------------------------------------------

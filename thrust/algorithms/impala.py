@@ -54,6 +54,9 @@ class IMPALAConfig(TrainConfig):
     acted with the latest weights: policy lag 0, bit-reproducible for a seed)"""
     num_slots: int = 2
     """segments each actor may have written ahead of the learner when asynchronous (bounds the policy lag)"""
+    actor_restarts: int = 0
+    """failed actors restarted with fresh envs, in all, their unfinished segments dropped (0: a failure stops
+    training with an error naming the actor and its exception)"""
     gae_lambda: float = 1.0
     """λ of V-trace's traces, c_t = λ·min(c̄, π/μ) (1: IMPALA's)"""
     rho_bar: float = 1.0
@@ -66,6 +69,8 @@ class IMPALAConfig(TrainConfig):
         super().validate()
         for name in ("num_actors", "num_slots"):
             check_positive(self, name)
+        if not (isinstance(self.actor_restarts, int) and self.actor_restarts >= 0):
+            raise ValueError(f"actor_restarts must be a whole number >= 0, got {self.actor_restarts!r}")
         check_in_unit_interval(self, "gae_lambda")
         for name in ("rho_bar", "c_bar"):
             if not getattr(self, name) > 0:
@@ -182,19 +187,24 @@ class ActorLearner(Algorithm):
         config = self.config
         return ActorPool(envs, self.policy, config.num_steps, config.seed, config.num_slots,
                          synchronous=not config.asynchronous, obs_dtype=self.storage.obs.dtype,
-                         owns_envs=self.owns_envs)
+                         owns_envs=self.owns_envs, make_envs=self._actor_envs if self.owns_envs else None,
+                         max_restarts=config.actor_restarts)
+
+    def _actor_envs(self, actor: int) -> VecEnv:
+        """Fresh envs for one actor: its share of num_envs and of num_workers."""
+        config = self.config
+        n = config.num_envs // config.num_actors
+        workers = None if config.num_workers is None else config.num_workers // config.num_actors
+        return self.make_envs(n, seed=config.seed + actor * n, num_workers=workers)
 
     @property
     def envs(self) -> ActorPool:
         """The actors and their envs (made at first use: `num_actors` sets of `num_envs / num_actors`)."""
         if self._envs is None:
-            config = self.config
-            n = config.num_envs // config.num_actors
-            workers = None if config.num_workers is None else config.num_workers // config.num_actors
             made: list[VecEnv] = []
             try:
-                for k in range(config.num_actors):
-                    made.append(self.make_envs(n, seed=config.seed + k * n, num_workers=workers))
+                for k in range(self.config.num_actors):
+                    made.append(self._actor_envs(k))
             except BaseException:
                 for envs in made:
                     envs.close()
