@@ -143,7 +143,7 @@ def test_registry_errors_name_what_is_known(tmp_path, capsys):
     with pytest.raises(ValueError, match="unknown algorithm 'dqn'; choose from ppo"):
         algorithms.get("dqn")
     assert main(["train", "dqn", "--env", "CartPole-v1"]) == 2
-    assert "thrust train {ppo}" in capsys.readouterr().err
+    assert "thrust train {ppo,impala,appo}" in capsys.readouterr().err
     path = checkpoint.save(tmp_path / "other.pt", "dqn", {"config": {}})
     with pytest.raises(checkpoint.CheckpointError, match="'dqn' checkpoint, which no registered algorithm reads"):
         thrust.load(path)

@@ -8,10 +8,13 @@ from thrust.env_factory import autotune, make
 
 if TYPE_CHECKING:
     from thrust.algorithms import load
+    from thrust.algorithms.impala import APPO, IMPALA, APPOConfig, IMPALAConfig
     from thrust.algorithms.ppo import PPO, PPOConfig
     from thrust.evaluation import evaluate
 
-__all__ = ["PPO", "PPOConfig", "autotune", "evaluate", "load", "make"]
+__all__ = [
+    "APPO", "IMPALA", "PPO", "APPOConfig", "IMPALAConfig", "PPOConfig", "autotune", "evaluate", "load", "make",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,6 +24,10 @@ def __getattr__(name: str) -> Any:
         from thrust.algorithms import ppo
 
         return getattr(ppo, name)
+    if name in ("IMPALA", "IMPALAConfig", "APPO", "APPOConfig"):
+        from thrust.algorithms import impala
+
+        return getattr(impala, name)
     if name == "load":
         from thrust.algorithms import load
 

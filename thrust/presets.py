@@ -56,7 +56,46 @@ PPO_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-PRESETS: dict[str, dict[str, dict[str, Any]]] = {"ppo": PPO_PRESETS}
+# The actor-learners on CartPole-v1 run synchronously (one actor, policy lag 0, bit-reproducible): measured on
+# the 2-core machine, native CartPole's learner takes most of the time (it is the bottleneck), so actors
+# running ahead gained no throughput (IMPALA 19-22K SPS either way, APPO 21-23K, under a shared load) while
+# their stale weights (lag 1) slowed learning (APPO solved 2 of seeds 1-3 within 150K steps instead of 3).
+# Asynchronous actors pay off where stepping the envs costs more than learning (benchmarks/async_throughput.py).
+IMPALA_PRESETS: dict[str, dict[str, Any]] = {
+    # Solves in 75-145K steps (seeds 1-8): one gradient step per batch, so a small batch and a high learning rate.
+    # The budget fixes the learning-rate schedule: with 200K, seed 1 stalled at 130.
+    "CartPole-v1": dict(
+        total_timesteps=250_000,
+        num_envs=32,
+        num_steps=16,
+        learning_rate=1e-2,
+        gamma=0.98,
+        gae_lambda=0.8,
+        ent_coef=0.0,
+        shared_trunk=True,
+        asynchronous=False,
+    ),
+}
+
+APPO_PRESETS: dict[str, dict[str, Any]] = {
+    # Solves in 98-115K steps (seeds 1-5): PPO's CartPole preset with V-trace's λ = 0.7 (its policy-gradient
+    # advantages r + γ·vs' − V take the first step at λ = 1; 0.8 and 0.9 solved fewer seeds, 0.5 one less).
+    "CartPole-v1": dict(
+        total_timesteps=150_000,
+        num_envs=32,
+        num_steps=32,
+        learning_rate=3e-3,
+        gamma=0.98,
+        gae_lambda=0.7,
+        update_epochs=10,
+        ent_coef=0.0,
+        shared_trunk=True,
+        asynchronous=False,
+    ),
+}
+
+
+PRESETS: dict[str, dict[str, dict[str, Any]]] = {"ppo": PPO_PRESETS, "impala": IMPALA_PRESETS, "appo": APPO_PRESETS}
 """algorithm name → env id → hyperparameters"""
 
 

@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "ppo": "thrust.algorithms.ppo:PPO",
+    "impala": "thrust.algorithms.impala:IMPALA",
+    "appo": "thrust.algorithms.impala:APPO",
 }
 """algorithm name → "module:class" of its `Algorithm` subclass"""
 
