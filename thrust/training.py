@@ -168,8 +168,9 @@ class Algorithm:
 
     # -- environments --------------------------------------------------------------------------------
 
-    def make_envs(self, num_envs: int, seed: int | None = None) -> VecEnv:
-        """Fresh envs like the training ones (`thrust.make(self.env_spec, ...)`), `num_envs` of them.
+    def make_envs(self, num_envs: int, seed: int | None = None, num_workers: int | None = None) -> VecEnv:
+        """Fresh envs like the training ones (`thrust.make(self.env_spec, ...)`), `num_envs` of them, in
+        `num_workers` processes where the backend has workers (default: the spec's, or fewer that divide).
 
         `ValueError` when the model trained on a VecEnv that `thrust.make` cannot make again.
         """
@@ -178,7 +179,7 @@ class Algorithm:
                 f"this model trained on a VecEnv that thrust.make cannot make again ({self.config.env_id!r}, "
                 f"backend {self.env_spec.backend!r}): pass envs=... (fresh ones of your own) to evaluate"
             )
-        return make(self.env_spec, num_envs=num_envs, seed=seed)
+        return make(self.env_spec, num_envs=num_envs, seed=seed, num_workers=num_workers)
 
     @property
     def envs(self) -> VecEnv:
