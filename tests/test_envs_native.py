@@ -99,7 +99,7 @@ def test_reset_without_seed_continues_the_streams():
 
 # Gymnasium's reset distributions (uniform per state variable) and its observation of a state
 RESETS = {
-    "CartPole-v1": ([-0.05] * 4, [0.05] * 4, lambda s: s),
+    "CartPole-v1": ([-0.05] * 4, [0.05] * 4, lambda s: s[:, :4]),
     "Acrobot-v1": ([-0.1] * 4, [0.1] * 4,
                    lambda s: np.stack([np.cos(s[:, 0]), np.sin(s[:, 0]), np.cos(s[:, 1]), np.sin(s[:, 1]),
                                        s[:, 2], s[:, 3]], axis=1)),
@@ -206,7 +206,7 @@ def test_misuse_raises():
         envs.render()
 
 
-@pytest.mark.parametrize("env_id", sorted(registry))
+@pytest.mark.parametrize("env_id", sorted(i for i, env in registry.items() if env.gymnasium_id))
 def test_render_draws_env_zero(env_id):
     envs = thrust.make(env_id, num_envs=2, seed=0, render_mode="rgb_array")
     assert envs.metadata["render_modes"] == ["rgb_array"]

@@ -30,7 +30,7 @@ def test_storage_shapes_dtypes_and_room_for_what_varies():
     assert storage.obs.shape == (5, 4, 3, 2) and storage.next_obs.shape == (4, 3, 2)
     assert storage.actions.shape == (5, 4, 2) and storage.actions.dtype == torch.int64
     assert storage.terminations.dtype == torch.bool and storage.logprobs.shape == (5, 4)
-    assert storage.initial_state is None and storage.row_masks is None
+    assert storage.states is None and storage.row_masks is None
     for name in ("values", "rewards", "final_values", "advantages"):
         view = getattr(storage, name)
         assert view.shape == (5, 4) and view.is_contiguous()  # what the advantage kernels take as is
@@ -41,7 +41,7 @@ def test_storage_shapes_dtypes_and_room_for_what_varies():
     with_room = RolloutStorage(5, 4, obs_space, box, torch.device("cpu"), value_heads=2,
                                recurrent_state_shape=(2, 8), row_masks=True)
     assert with_room.actions.dtype == torch.float32 and with_room.head_values.shape == (2, 5, 4)
-    assert with_room.initial_state.shape == (4, 2, 8)
+    assert with_room.states.shape == (5, 4, 2, 8)
     assert with_room.row_masks.shape == (5, 4) and with_room.row_masks.all()
     frames = gym.spaces.Box(0, 255, (4, 8, 8), np.uint8)
     assert observation_dtype(frames, normalized=False) == torch.uint8

@@ -7,6 +7,12 @@ values of time-limited episodes' final observations computed in one batched forw
 those rows, so that the advantages bootstrap from them (detail 14). Episode statistics and the
 split of the time between the env and the policy come back with the rollout.
 
+A recurrent policy's state per env (`state`) is carried from step to step and from rollout to
+rollout: stored as it enters each step, advanced by the step's forward, and zeroed after a step
+that ended the env's episode, so that the next episode (already started by same-step autoreset)
+begins from zeros. The final observation of a truncated episode is valued from the state that
+reached it.
+
 On an accelerator every env array goes through a pinned host buffer with one asynchronous copy; on
 the CPU observations reach the policy without a copy, or with the one copy into storage.
 """
@@ -58,6 +64,8 @@ class Collector:
             else None
         self.pinned = self.device.type != "cpu"
         self.staging: dict[str, torch.Tensor] = {}
+        self.state = policy.initial_state(storage.num_envs, self.device)
+        """a recurrent policy's state per env, where the next step starts (None for a feed-forward policy)"""
 
     # -- host ↔ device -----------------------------------------------------------------------------
 
@@ -108,14 +116,18 @@ class Collector:
         """Reset the envs (seeded) and store their first observations as where the next rollout starts."""
         obs, _ = envs.reset(seed=seed)
         self.observe(obs, update_statistics=True, out=self.storage.next_obs)
+        if self.state is not None:
+            self.state.zero_()
 
     def collect(self, envs: VecEnv) -> RolloutStatistics:
         """One rollout of `storage.num_steps` steps from `storage.next_obs`; leaves `next_obs` at its end."""
-        policy, storage, stats = self.policy, self.storage, RolloutStatistics()
+        policy, storage, state, stats = self.policy, self.storage, self.state, RolloutStatistics()
         storage.obs[0] = storage.next_obs
         for step in range(storage.num_steps):
             tick = time.perf_counter()
-            action, logprob, value = policy.act(storage.obs[step], self.generator)
+            if state is not None:
+                storage.states[step] = state
+            action, logprob, value = policy.act(storage.obs[step], self.generator, state)
             storage.actions[step] = action
             storage.logprobs[step] = logprob
             storage.values[step] = value
@@ -139,8 +151,14 @@ class Collector:
             if time_limited.any():
                 rows = np.flatnonzero(time_limited)
                 final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
+                device_rows = self.to_device(rows, "rows")
                 with torch.no_grad():
-                    storage.final_values[step, self.to_device(rows, "rows")] = policy.value(final_obs)
+                    storage.final_values[step, device_rows] = policy.value(
+                        final_obs, None if state is None else state[device_rows]
+                    )
+            if state is not None:  # the next episode starts from zeros
+                state.mul_(torch.logical_or(storage.terminations[step], storage.truncations[step])
+                           .logical_not_().to(state.dtype)[:, None, None])
             ended = infos["_episode"]
             if ended.any():
                 stats.episode_returns.extend(infos["episode"]["r"][ended].tolist())

@@ -64,6 +64,10 @@ class TrainConfig:
     """one MLP trunk for actor and critic instead of two networks (image observations always share)"""
     log_std_init: float = 0.0
     """initial log standard deviation of Gaussian policies (Box actions)"""
+    recurrent: str | None = None
+    """a recurrent core between the encoder and the heads: "lstm", "gru" or None (feed-forward)"""
+    recurrent_size: int = 128
+    """units of the recurrent core"""
     torch_deterministic: bool = True
     """deterministic cuDNN algorithms"""
     num_threads: int = 1
@@ -93,6 +97,9 @@ class TrainConfig:
                 f"total_timesteps={self.total_timesteps} is less than one batch "
                 f"(num_envs × num_steps = {self.batch_size})"
             )
+        if self.recurrent not in (None, "lstm", "gru"):
+            raise ValueError(f"recurrent must be 'lstm', 'gru' or None, got {self.recurrent!r}")
+        check_positive(self, "recurrent_size")
         if not self.hidden_sizes or min(self.hidden_sizes) < 1:
             raise ValueError(f"hidden_sizes must be positive layer sizes, got {self.hidden_sizes!r}")
         check_backend(self)

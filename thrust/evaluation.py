@@ -28,9 +28,10 @@ def evaluate(
     instead (fresh ones of your own, reset here with `seed`, left open): needed for a model trained on a
     VecEnv that `thrust.make` cannot make again. Each env plays a fixed quota of episodes, so that short
     episodes are not over-represented by envs that finish more often. The model's observation
-    normalization stays frozen. Episodes are what `infos["episode"]` reports: for Atari, whole games
-    with their raw scores, although the envs are the training ones (a lost life ends a learning episode,
-    not a game, and FIRE restarts play after it). Returns `mean_return, std_return, mean_length,
+    normalization stays frozen; a recurrent model carries its state through each episode. Episodes are
+    what `infos["episode"]` reports: for Atari, whole games with their raw scores, although the envs
+    are the training ones (a lost life ends a learning episode, not a game, and FIRE restarts play
+    after it). Returns `mean_return, std_return, mean_length,
     std_length, episodes` (a list of `(return, length)`).
     """
     if num_episodes < 1:
@@ -52,10 +53,17 @@ def evaluate(
     quotas[: num_episodes % num_envs] += 1
     finished = np.zeros(num_envs, dtype=np.int64)
     episodes: list[tuple[float, int]] = []
+    recurrent = model.policy.state_shape is not None
+    state, episode_start = None, None  # a recurrent model's, carried across each episode
     try:
         obs, _ = eval_envs.reset(seed=seed)
         while (finished < quotas).any():
-            obs, _, _, _, infos = eval_envs.step(model.predict(obs, deterministic=deterministic))
+            if recurrent:
+                actions, state = model.predict(obs, deterministic, state, episode_start)
+            else:
+                actions = model.predict(obs, deterministic=deterministic)
+            obs, _, terminations, truncations, infos = eval_envs.step(actions)
+            episode_start = terminations | truncations
             counted = infos["_episode"] & (finished < quotas)
             for i in np.flatnonzero(counted):
                 episodes.append((float(infos["episode"]["r"][i]), int(infos["episode"]["l"][i])))

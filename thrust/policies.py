@@ -13,8 +13,12 @@ encoder, an optional recurrent core, an action head and one or more value heads:
 - `value_heads` outputs of the critic: one value per return an algorithm learns (e.g. extrinsic and
   intrinsic for curiosity); with one head values are `[B]`, with H heads `[B, H]`.
 
-The recurrent core goes between the features (`_features`) and the heads, on a shared trunk; it is
-the recurrent-policies work's to fill, with the storage's `initial_state` as its state per env.
+- `recurrent="lstm"` or `"gru"` → a recurrent core between the encoder (a shared trunk: the MLP of
+  `hidden_sizes`, or the CNN) and linear heads. Its state per row is one tensor `[B, S, recurrent_size]`
+  (S = 2 for an LSTM's hidden and cell state, 1 for a GRU's), which `act` and `deterministic_action`
+  advance in place; zeroing a row's state starts an episode. `evaluate_sequences` replays whole
+  sequences `[L, B]` from their initial states with the episode starts applied inside, exactly as
+  the rollout stepped them.
 
 Initialization follows PPO practice: orthogonal weights with gain √2 in hidden layers, 0.01 for the
 policy output, 1 for the value output, zero biases.
@@ -56,6 +60,9 @@ def mlp(in_features: int, hidden_sizes: tuple[int, ...], out_features: int | Non
         layers.append(layer_init(nn.Linear(in_features, out_features), gain=out_gain))
     return nn.Sequential(*layers)
 
+
+RECURRENT_CORES: dict[str | None, type[nn.Module] | None] = {None: None, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+"""the `recurrent=` choices: no core, or the torch cell stepped once per env step"""
 
 NATURE_CNN_MIN_SIZE = 36  # the smallest height and width the Nature CNN's 8/4, 4/2, 3/1 convolutions take
 
@@ -115,8 +122,56 @@ class ActorCritic(nn.Module):
         log_std_init: float = 0.0,
         value_heads: int = 1,
         normalized_obs: bool = False,
+        recurrent: str | None = None,
+        recurrent_size: int = 128,
     ) -> None:
         super().__init__()
+        if recurrent not in RECURRENT_CORES:
+            raise ValueError(f"recurrent must be one of {list(RECURRENT_CORES)}, got {recurrent!r}")
+        if recurrent is not None and recurrent_size < 1:
+            raise ValueError(f"recurrent_size must be >= 1, got {recurrent_size}")
+        if value_heads < 1:
+            raise ValueError(f"value_heads must be >= 1, got {value_heads}")
+        self.value_heads = value_heads
+        head_size = self._init_action_head(action_space, log_std_init)
+
+        if is_image_space(observation_space):
+            # Raw bytes are scaled to [0, 1]; floats (already in their range) and normalized observations are not.
+            divisor = 255.0 if observation_space.dtype == np.uint8 and not normalized_obs else 1.0
+            self.trunk: nn.Module | None = ImageCNN(observation_space.shape, is_channels_last(observation_space.shape),
+                                                    divisor)
+            in_features, hidden_sizes = 512, ()
+        else:
+            if not isinstance(observation_space, gym.spaces.Box):
+                raise ValueError(f"unsupported observation space {observation_space}: use a Box")
+            in_features = int(np.prod(observation_space.shape))
+            if shared_trunk or recurrent is not None:
+                self.trunk = mlp(in_features, hidden_sizes, None, 0.0)
+                in_features, hidden_sizes = hidden_sizes[-1], ()
+            else:
+                self.trunk = None
+        # The core's weights: orthogonal, zero biases, as the layers around it.
+        self.core: nn.Module | None = None
+        if recurrent is not None:
+            self.core = RECURRENT_CORES[recurrent](in_features, recurrent_size)
+            for name, weight in self.core.named_parameters():
+                nn.init.orthogonal_(weight) if name.startswith("weight") else nn.init.zeros_(weight)
+            in_features = recurrent_size
+        self.recurrent = recurrent
+        self.state_shape = None if recurrent is None else (2 if recurrent == "lstm" else 1, recurrent_size)
+        """the core's state per row, `(S, recurrent_size)`; None for a feed-forward policy"""
+        if is_image_space(observation_space):  # plain layers after a CNN (the checkpoints' parameter names)
+            self.actor = layer_init(nn.Linear(in_features, head_size), gain=0.01)
+            self.critic = layer_init(nn.Linear(in_features, value_heads), gain=1.0)
+        else:
+            self.actor = mlp(in_features, hidden_sizes, head_size, out_gain=0.01)
+            self.critic = mlp(in_features, hidden_sizes, value_heads, out_gain=1.0)
+        self.flatten_obs = not is_image_space(observation_space) and len(observation_space.shape) != 1
+
+    # -- the pieces ---------------------------------------------------------------------------------
+
+    def _init_action_head(self, action_space: gym.Space, log_std_init: float) -> int:
+        """The action distribution's buffers and parameters; returns the size of the actor's output."""
         if isinstance(action_space, gym.spaces.Discrete):
             self.kind = "categorical"
             nvec = np.array([action_space.n])
@@ -140,9 +195,6 @@ class ActorCritic(nn.Module):
             raise ValueError(
                 f"unsupported action space {action_space}: use Discrete, MultiDiscrete, MultiBinary or a 1-D Box"
             )
-        if value_heads < 1:
-            raise ValueError(f"value_heads must be >= 1, got {value_heads}")
-        self.value_heads = value_heads
         self.scalar_action = isinstance(action_space, gym.spaces.Discrete)
 
         if self.kind == "categorical":
@@ -154,36 +206,39 @@ class ActorCritic(nn.Module):
             # Skipping no-op additions matters when acting costs a few tensor ops per step.
             self.padded = bool(padding.any())
             self.offset = bool(self.action_start.any())
-        else:
-            head_size = action_space.shape[0]
-            self.log_std = nn.Parameter(torch.full((head_size,), float(log_std_init)))
+            return head_size
+        head_size = action_space.shape[0]
+        self.log_std = nn.Parameter(torch.full((head_size,), float(log_std_init)))
+        return head_size
 
-        if is_image_space(observation_space):
-            # Raw bytes are scaled to [0, 1]; floats (already in their range) and normalized observations are not.
-            divisor = 255.0 if observation_space.dtype == np.uint8 and not normalized_obs else 1.0
-            self.trunk: nn.Module | None = ImageCNN(observation_space.shape, is_channels_last(observation_space.shape),
-                                                    divisor)
-            self.actor = layer_init(nn.Linear(512, head_size), gain=0.01)
-            self.critic = layer_init(nn.Linear(512, value_heads), gain=1.0)
-        else:
-            if not isinstance(observation_space, gym.spaces.Box):
-                raise ValueError(f"unsupported observation space {observation_space}: use a Box")
-            in_features = int(np.prod(observation_space.shape))
-            if shared_trunk:
-                self.trunk = mlp(in_features, hidden_sizes, None, 0.0)
-                in_features, hidden_sizes = hidden_sizes[-1], ()
-            else:
-                self.trunk = None
-            self.actor = mlp(in_features, hidden_sizes, head_size, out_gain=0.01)
-            self.critic = mlp(in_features, hidden_sizes, value_heads, out_gain=1.0)
-        self.flatten_obs = not is_image_space(observation_space) and len(observation_space.shape) != 1
 
-    # -- the pieces ---------------------------------------------------------------------------------
+    def _features(self, obs: torch.Tensor, state: torch.Tensor | None = None, advance: bool = False) -> torch.Tensor:
+        """What the heads see: the encoder's features, through the core from `state` when there is one
+        (`state` then advanced in place if `advance`)."""
+        features = self._encode(obs)
+        if self.core is None:
+            return features
+        if state is None:
+            raise ValueError(f"this {self.recurrent.upper()} policy needs its state, a tensor "
+                             f"[B, {self.state_shape[0]}, {self.state_shape[1]}] (zeros start an episode)")
+        output, next_state = self._core_step(features, state)
+        if advance:
+            state.copy_(next_state)
+        return output
 
-    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+    def _encode(self, obs: torch.Tensor) -> torch.Tensor:
+        """The encoder: observations `[B, ...]` → features `[B, F]`."""
         if self.flatten_obs:
             obs = obs.flatten(1)
         return obs if self.trunk is None else self.trunk(obs)
+
+    def _core_step(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One step of the core: `(output [B, size], next state [B, S, size])`."""
+        if self.recurrent == "lstm":
+            hidden, cell = self.core(features, (state[:, 0], state[:, 1]))
+            return hidden, torch.stack((hidden, cell), 1)
+        hidden = self.core(features, state[:, 0])
+        return hidden, hidden.unsqueeze(1)
 
     def _log_probs(self, head: torch.Tensor) -> torch.Tensor:
         """Log-probabilities `[B, components, choices]` of every categorical choice."""
@@ -201,18 +256,19 @@ class ActorCritic(nn.Module):
         values = self.critic(features)
         return values.squeeze(-1) if self.value_heads == 1 else values
 
-    def value(self, obs: torch.Tensor) -> torch.Tensor:
-        """V(obs): `[B]`, or `[B, H]` with H value heads."""
-        return self._values(self._features(obs))
+    def value(self, obs: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """V(obs): `[B]`, or `[B, H]` with H value heads; a recurrent policy's from `state` (left as it is)."""
+        return self._values(self._features(obs, state))
 
     # -- what the algorithms call --------------------------------------------------------------------
 
     def act(
-        self, obs: torch.Tensor, generator: torch.Generator | None = None
+        self, obs: torch.Tensor, generator: torch.Generator | None = None, state: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Sample actions: `(action, log_prob, value)`, without gradient."""
+        """Sample actions: `(action, log_prob, value)`, without gradient; a recurrent policy's from `state`,
+        which it advances in place."""
         with torch.no_grad():
-            features = self._features(obs)
+            features = self._features(obs, state, advance=True)
             head = self.actor(features)
             value = self._values(features)
             if self.kind == "categorical":
@@ -226,9 +282,44 @@ class ActorCritic(nn.Module):
             log_prob = (-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
             return action, log_prob, value
 
-    def evaluate(self, obs: torch.Tensor, action: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """`(log_prob, entropy, value)` of given actions, with gradient (the PPO loss)."""
-        features = self._features(obs)
+    def evaluate(
+        self, obs: torch.Tensor, action: torch.Tensor, state: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`(log_prob, entropy, value)` of given actions, with gradient (the PPO loss); a recurrent
+        policy's for one step from `state` (see `evaluate_sequences` for whole sequences)."""
+        return self._evaluate_heads(self._features(obs, state), action)
+
+    def evaluate_sequences(
+        self,
+        obs: torch.Tensor,
+        action: torch.Tensor,
+        initial_state: torch.Tensor | None = None,
+        episode_starts: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """`evaluate` over `B` sequences of `L` steps, `obs` `[L, B, ...]` and `action` `[L, B, ...]`: returns
+        `[L·B]` tensors in step-major order (the order of `[L, B]` flattened).
+
+        A recurrent policy replays each sequence from `initial_state` `[B, S, size]`, zeroing a row's
+        state before step `t > 0` where `episode_starts[t]` `[L, B]` is true: the computation the
+        rollout did step by step. A feed-forward policy evaluates the flattened batch.
+        """
+        flat_obs, flat_action = obs.flatten(0, 1), action.flatten(0, 1)
+        if self.core is None:
+            return self.evaluate(flat_obs, flat_action)
+        length, batch = obs.shape[:2]
+        features = self._encode(flat_obs).view(length, batch, -1)
+        keep = episode_starts.logical_not().to(features.dtype)[:, :, None, None]
+        state, outputs = initial_state, []
+        for t in range(length):
+            if t > 0:
+                state = state * keep[t]
+            output, state = self._core_step(features[t], state)
+            outputs.append(output)
+        return self._evaluate_heads(torch.cat(outputs), flat_action)
+
+    def _evaluate_heads(
+        self, features: torch.Tensor, action: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         head = self.actor(features)
         value = self._values(features)
         if self.kind == "categorical":
@@ -244,10 +335,15 @@ class ActorCritic(nn.Module):
         entropy = (0.5 + _LOG_SQRT_2PI + log_std).sum(-1)
         return log_prob, entropy, value
 
-    def deterministic_action(self, obs: torch.Tensor) -> torch.Tensor:
-        """The mode: the most likely choice per component, or the Gaussian's mean."""
+    def deterministic_action(self, obs: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
+        """The mode: the most likely choice per component, or the Gaussian's mean; a recurrent policy's
+        from `state`, which it advances in place."""
         with torch.no_grad():
-            head = self.actor(self._features(obs))
+            head = self.actor(self._features(obs, state, advance=True))
             if self.kind == "categorical":
                 return self._to_env_action(self._log_probs(head).argmax(-1))
             return head
+
+    def initial_state(self, batch: int, device: torch.device | str | None = None) -> torch.Tensor | None:
+        """Zeros `[batch, S, size]`: the state at an episode's start (None for a feed-forward policy)."""
+        return None if self.core is None else torch.zeros((batch, *self.state_shape), device=device)

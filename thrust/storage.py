@@ -8,7 +8,8 @@ What varies between algorithms has its room here:
 - several value heads (extrinsic and intrinsic returns): `head_values`, `head_rewards`,
   `head_final_values` and `head_advantages` are `[H, T, N]`; `values`, `rewards`, `final_values` and
   `advantages` are head 0, each a contiguous `[T, N]` view;
-- recurrent policies: `initial_state`, the core's state per env at the start of the segment;
+- recurrent policies: `states`, the core's state entering each step (zeroed where an episode starts),
+  from which training replays sequences of any length;
 - absent rows (agents not yet spawned or already done): `row_masks`, true where a row counts.
 """
 
@@ -24,6 +25,15 @@ def observation_dtype(observation_space: gym.Space, normalized: bool) -> torch.d
     frames = isinstance(observation_space, gym.spaces.Box) and len(observation_space.shape) == 3 \
         and observation_space.dtype == np.uint8
     return torch.uint8 if frames and not normalized else torch.float32
+
+
+def sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """`[T, N, ...]` → `[length, (T / length)·N, ...]`: every env's rollout cut into sequences of `length`
+    steps, sequence `c·N + n` being steps `c·length …` of env `n`. With `length` 1 this is the flattened
+    batch, in its order."""
+    T, N = tensor.shape[:2]
+    chunks = tensor.reshape(T // length, length, N, *tensor.shape[2:])
+    return chunks.transpose(0, 1).reshape(length, (T // length) * N, *tensor.shape[2:])
 
 
 class RolloutStorage:
@@ -61,11 +71,18 @@ class RolloutStorage:
         self.head_final_values = torch.zeros((H, T, N), device=device)
         self.head_advantages = torch.zeros((H, T, N), device=device)
         self.next_obs = torch.zeros((N, *observation_space.shape), dtype=obs_dtype, device=device)
-        self.initial_state = (
+        self.states = (
             None if recurrent_state_shape is None
-            else torch.zeros((N, *recurrent_state_shape), device=device)
+            else torch.zeros((T, N, *recurrent_state_shape), device=device)
         )
         self.row_masks = torch.ones((T, N), dtype=torch.bool, device=device) if row_masks else None
+
+    def episode_starts(self) -> torch.Tensor:
+        """`[T, N]`, true at step `t > 0` where the step before ended an episode (never at `t = 0`: `states[0]`
+        is zeroed already where one starts there)."""
+        starts = torch.zeros_like(self.terminations)
+        torch.logical_or(self.terminations[:-1], self.truncations[:-1], out=starts[1:])
+        return starts
 
     # Head 0, the extrinsic return: what a single-head algorithm reads and writes.
     @property

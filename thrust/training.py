@@ -128,7 +128,7 @@ class Algorithm:
         # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
         self.policy = ActorCritic(
             self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
-            normalized_obs=config.normalize_obs,
+            normalized_obs=config.normalize_obs, recurrent=config.recurrent, recurrent_size=config.recurrent_size,
         ).to(self.device)
         self.obs_normalizer = (
             ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
@@ -148,6 +148,7 @@ class Algorithm:
         self.storage = RolloutStorage(
             config.num_steps, config.num_envs, self.observation_space, self.action_space, self.device,
             observation_dtype(self.observation_space, normalized=config.normalize_obs),
+            recurrent_state_shape=self.policy.state_shape,
         )
         self.collector = Collector(
             self.policy, self.storage, self.action_space, self.generator, self.obs_normalizer, self.reward_scaler
@@ -320,11 +321,22 @@ class Algorithm:
 
     # -- using the model -------------------------------------------------------------------------------
 
-    def predict(self, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
+    def predict(
+        self,
+        obs: np.ndarray,
+        deterministic: bool = True,
+        state: np.ndarray | None = None,
+        episode_start: np.ndarray | None = None,
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
         """Actions for a batch of raw observations `[B, ...]` (or one observation), as the env takes them.
 
         Applies the model's observation normalization, frozen; Box actions are clipped to the bounds.
         Stochastic actions draw from a generator of their own, so predicting never changes training.
+
+        A recurrent model (`config.recurrent`) returns `(actions, state)`, SB3-contrib's convention: pass
+        the state back with the next observations, and `episode_start` (bool `[B]`) true for the rows
+        whose episode begins with these observations; `state=None` starts every row's episode. The
+        state is a float32 array `[B, S, recurrent_size]` (`[S, recurrent_size]` for one observation).
         """
         obs = np.asarray(obs)
         shape = self.observation_space.shape
@@ -335,13 +347,41 @@ class Algorithm:
         if obs.dtype.kind == "f" and not np.isfinite(obs).all():
             raise ValueError("observations must be finite: got NaN or inf")
         batch = obs[None] if single else obs
+        core_state = self._predict_state(len(batch), single, state, episode_start)
         observed = self.collector.observe(np.ascontiguousarray(batch), update_statistics=False, name="predict")
         if deterministic:
-            action = self.policy.deterministic_action(observed)
+            action = self.policy.deterministic_action(observed, core_state)
         else:
-            action = self.policy.act(observed, self.predict_generator)[0]
+            action = self.policy.act(observed, self.predict_generator, core_state)[0]
         action = self.collector.env_actions(action)
-        return action[0] if single else action
+        action = action[0] if single else action
+        if core_state is None:
+            return action
+        next_state = core_state.cpu().numpy()
+        return action, next_state[0] if single else next_state
+
+    def _predict_state(
+        self, batch: int, single: bool, state: np.ndarray | None, episode_start: np.ndarray | None
+    ) -> torch.Tensor | None:
+        """`predict`'s recurrent state, a tensor `[B, S, size]` zeroed where an episode starts (None: feed-forward)."""
+        if self.policy.state_shape is None:
+            if state is not None or episode_start is not None:
+                raise ValueError("state and episode_start are for recurrent models; this model is feed-forward")
+            return None
+        if state is None:
+            return self.policy.initial_state(batch, self.device)
+        expected = self.policy.state_shape if single else (batch, *self.policy.state_shape)
+        state = np.asarray(state, dtype=np.float32)
+        if state.shape != expected:
+            raise ValueError(f"state must have shape {expected} (what the last predict returned), got {state.shape}")
+        core_state = torch.as_tensor(state.reshape(batch, *self.policy.state_shape), device=self.device).clone()
+        if episode_start is not None:
+            starts = np.asarray(episode_start, dtype=bool).reshape(-1)
+            if starts.shape != (batch,):
+                raise ValueError(f"episode_start must hold one bool per observation ({batch}), got shape "
+                                 f"{np.shape(episode_start)}")
+            core_state[torch.as_tensor(starts, device=self.device)] = 0.0
+        return core_state
 
     # -- saving and loading ----------------------------------------------------------------------------
 
@@ -374,6 +414,7 @@ class Algorithm:
             },
             "env": self._envs.state_dict() if saves_envs else None,
             "next_obs": self.storage.next_obs.cpu() if saves_envs else None,
+            "recurrent_state": self.collector.state.cpu() if saves_envs and self.collector.state is not None else None,
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
             "algorithm": self.extra_state(),
@@ -421,6 +462,8 @@ class Algorithm:
             if restore_envs:
                 self.envs.load_state_dict(state["env"])
                 self.storage.next_obs.copy_(state["next_obs"])
+                if self.collector.state is not None:
+                    self.collector.state.copy_(state["recurrent_state"])
                 self.started = True
         except (RuntimeError, ValueError, KeyError) as error:
             # torch lists every mismatched parameter with both shapes on lines of their own: keep them all

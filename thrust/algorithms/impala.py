@@ -77,6 +77,9 @@ class IMPALAConfig(TrainConfig):
                 raise ValueError(f"{name} must be positive (inf: no clipping), got {getattr(self, name)!r}")
         if self.num_envs % self.num_actors:
             raise ValueError(f"num_actors={self.num_actors} must divide num_envs={self.num_envs}")
+        if self.recurrent is not None:
+            raise ValueError(f"recurrent={self.recurrent!r}: IMPALA and APPO train feed-forward policies only "
+                             f"(recurrent policies train with PPO)")
         if self.num_workers is not None and self.num_workers % self.num_actors:
             raise ValueError(f"num_actors={self.num_actors} must divide num_workers={self.num_workers} "
                              "(each actor gets its share of the worker processes)")

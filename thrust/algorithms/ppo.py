@@ -19,6 +19,7 @@ import torch
 
 from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
+from thrust.storage import sequences
 from thrust.training import Algorithm
 
 # ---------------------------------------------------------------------------------------------------
@@ -45,11 +46,20 @@ class PPOConfig(TrainConfig):
     """clip the value loss around the rollout's values"""
     target_kl: float | None = None
     """stop the epochs of an update early once the approximate KL exceeds this (None: never)"""
+    bptt_horizon: int | None = None
+    """steps per training sequence of a recurrent policy, dividing num_steps (None: the whole rollout)"""
 
     @property
-    def minibatch_size(self) -> int:
-        """Samples per gradient step: batch_size / num_minibatches."""
-        return self.batch_size // self.num_minibatches
+    def sequence_length(self) -> int:
+        """Steps per sequence the update replays: bptt_horizon (or num_steps) when recurrent, else 1."""
+        if self.recurrent is None:
+            return 1
+        return self.num_steps if self.bptt_horizon is None else self.bptt_horizon
+
+    @property
+    def num_sequences(self) -> int:
+        """Sequences per batch: batch_size / sequence_length (for a feed-forward policy, the samples)."""
+        return self.batch_size // self.sequence_length
 
     def validate(self) -> None:
         """Raise `ValueError` naming the first inconsistent field."""
@@ -61,10 +71,16 @@ class PPOConfig(TrainConfig):
             raise ValueError(f"clip_coef must be >= 0, got {self.clip_coef!r}")
         if self.target_kl is not None and not self.target_kl > 0:
             raise ValueError(f"target_kl must be positive or None, got {self.target_kl!r}")
-        if self.batch_size % self.num_minibatches:
+        if self.bptt_horizon is not None and (self.bptt_horizon < 1 or self.num_steps % self.bptt_horizon):
+            raise ValueError(
+                f"bptt_horizon={self.bptt_horizon} must be a positive divisor of num_steps={self.num_steps}"
+            )
+        if self.num_sequences % self.num_minibatches:
             raise ValueError(
                 f"num_minibatches={self.num_minibatches} must divide the batch size "
-                f"num_envs × num_steps = {self.batch_size}"
+                f"num_envs × num_steps = {self.batch_size}" if self.recurrent is None else
+                f"num_minibatches={self.num_minibatches} must divide the number of sequences, num_envs × num_steps / "
+                f"bptt_horizon = {self.num_sequences}"
             )
 
 
@@ -133,28 +149,36 @@ class PPO(Algorithm):
 
         # ---- Advantages (detail 5): GAE(λ), bootstrapped from V(next obs); returns = advantages + values ----
         with torch.no_grad():
-            next_values = policy.value(storage.next_obs)
+            next_values = policy.value(storage.next_obs, self.collector.state)
         gae(storage.rewards, storage.values, storage.terminations, storage.truncations, storage.final_values,
             next_values, config.gamma, config.gae_lambda, out=storage.advantages)
         returns = storage.advantages + storage.values
 
-        # ---- Update: epochs × shuffled minibatches (detail 6) ----
-        b_obs = storage.obs.flatten(0, 1)
-        b_actions = storage.actions.flatten(0, 1)
-        b_logprobs = storage.logprobs.flatten()
-        b_advantages = storage.advantages.flatten()
-        b_returns = returns.flatten()
-        b_values = storage.values.flatten()
+        # ---- Update: epochs × shuffled minibatches (detail 6) of sequences [L, ...] ----
+        # A feed-forward policy's sequences are single steps (L = 1: the flattened batch); a recurrent one's are
+        # L consecutive steps of one env, replayed from the state stored at their first step.
+        length = config.sequence_length
+        b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values = (
+            sequences(x, length) for x in
+            (storage.obs, storage.actions, storage.logprobs, storage.advantages, returns, storage.values)
+        )
+        recurrent = storage.states is not None
+        b_initial_states = storage.states[::length].flatten(0, 1) if recurrent else None
+        b_episode_starts = sequences(storage.episode_starts(), length) if recurrent else None
+        sequences_per_minibatch = config.num_sequences // config.num_minibatches
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
             # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
-            order = torch.randperm(config.batch_size, generator=self.generator, device=self.device) \
+            order = torch.randperm(config.num_sequences, generator=self.generator, device=self.device) \
                 if config.num_minibatches > 1 else slice(None)
-            for minibatch, start in enumerate(range(0, config.batch_size, config.minibatch_size)):
-                index = order[start:start + config.minibatch_size] if config.num_minibatches > 1 else order
-                new_logprob, entropy, new_value = policy.evaluate(b_obs[index], b_actions[index])
-                logratio = new_logprob - b_logprobs[index]
+            for minibatch, start in enumerate(range(0, config.num_sequences, sequences_per_minibatch)):
+                index = order[start:start + sequences_per_minibatch] if config.num_minibatches > 1 else order
+                new_logprob, entropy, new_value = policy.evaluate_sequences(
+                    b_obs[:, index], b_actions[:, index],
+                    b_initial_states[index] if recurrent else None, b_episode_starts[:, index] if recurrent else None,
+                )
+                logratio = new_logprob - b_logprobs[:, index].flatten()
                 ratio = logratio.exp()
                 with torch.no_grad():
                     # Debug metrics (detail 12): the old KL estimator and the unbiased (r − 1) − log r one.
@@ -163,7 +187,8 @@ class PPO(Algorithm):
                     clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
 
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
-                    ratio, entropy, new_value, b_advantages[index], b_returns[index], b_values[index], config
+                    ratio, entropy, new_value, b_advantages[:, index].flatten(), b_returns[:, index].flatten(),
+                    b_values[:, index].flatten(), config,
                 )
                 self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
                 num_gradient_steps += 1
@@ -172,7 +197,7 @@ class PPO(Algorithm):
                 break
 
         # ---- Log ----
-        y_pred, y_true = b_values, b_returns
+        y_pred, y_true = storage.values, returns
         var_y = y_true.var()
         explained_var = (1 - (y_true - y_pred).var() / var_y).item() if var_y > 0 else float("nan")
         return {

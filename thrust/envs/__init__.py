@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 from thrust.envs.acrobot import Acrobot
 from thrust.envs.cartpole import CartPole
+from thrust.envs.cue_recall import CueRecall
 from thrust.envs.mountain_car import MountainCar, MountainCarContinuous
 from thrust.envs.native import NativeVecEnv, normal, numpy_square, numpy_square32, randint, uniform
 from thrust.envs.pendulum import Pendulum
@@ -21,9 +22,10 @@ registry: dict[str, Callable[..., VecEnv]] = {
     "MountainCar-v0": MountainCar,
     "MountainCarContinuous-v0": MountainCarContinuous,
     "Pendulum-v1": Pendulum,
+    "CueRecall-v0": CueRecall,
 }
 
 __all__ = [
-    "Acrobot", "CartPole", "MountainCar", "MountainCarContinuous", "NativeVecEnv", "Pendulum",
+    "Acrobot", "CartPole", "CueRecall", "MountainCar", "MountainCarContinuous", "NativeVecEnv", "Pendulum",
     "normal", "numpy_square", "numpy_square32", "randint", "registry", "uniform",
 ]

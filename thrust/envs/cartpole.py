@@ -1,4 +1,9 @@
-"""CartPole-v1 as a native env: Gymnasium 1.x's dynamics, rewards, termination and time limit."""
+"""CartPole-v1 as a native env: Gymnasium 1.x's dynamics, rewards, termination and time limit.
+
+`observe_velocity=False` hides the two velocities (observed as 0, as SB3-contrib's velocity-masking
+wrapper does), which makes the task partially observable: a policy must infer them from the
+positions it saw, which is what a recurrent policy's memory is for.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,7 @@ import gymnasium as gym
 import numpy as np
 
 from thrust.envs.native import NativeVecEnv, uniform
+from thrust.vector.spec import EnvSpec
 
 GRAVITY = 9.8
 MASS_CART = 1.0
@@ -28,8 +34,29 @@ class CartPole(NativeVecEnv):
     _high = np.array([X_THRESHOLD * 2, np.inf, THETA_THRESHOLD * 2, np.inf], dtype=np.float32)
     single_observation_space = gym.spaces.Box(-_high, _high, dtype=np.float32)
     single_action_space = gym.spaces.Discrete(2)
-    state_size = 4  # x, x_dot, theta, theta_dot
+    state_size = 5  # x, x_dot, theta, theta_dot; and 1.0 or 0.0: whether the velocities are observed
     max_episode_steps = 500
+
+    def __init__(
+        self,
+        num_envs: int,
+        observe_velocity: bool = True,
+        max_episode_steps: int | None = None,
+        num_threads: int | None = None,
+        render_mode: str | None = None,
+        parallel_threshold: int | None = None,
+        env_spec: EnvSpec | None = None,
+    ) -> None:
+        if not isinstance(observe_velocity, (bool, np.bool_)):
+            raise ValueError(f"observe_velocity must be True or False, got {observe_velocity!r}")
+        options = None if observe_velocity else {"observe_velocity": False}
+        super().__init__(num_envs, max_episode_steps, num_threads, render_mode, parallel_threshold, env_spec, options)
+        # Never touched by reset_env: stays for every episode (and is saved with the state).
+        self.states[:, 4] = 1.0 if observe_velocity else 0.0
+
+    def gymnasium_state(self, state: np.ndarray) -> np.ndarray:
+        """The physics, without the observation flag."""
+        return state[:4].copy()
 
     @staticmethod
     def reset_env(state, rng):
@@ -59,5 +86,7 @@ class CartPole(NativeVecEnv):
 
     @staticmethod
     def observe(state, obs):
-        for k in range(4):
-            obs[k] = state[k]
+        obs[0] = state[0]
+        obs[1] = state[1] * state[4]  # x 1.0 is exact: the observed velocities are Gymnasium's to the bit
+        obs[2] = state[2]
+        obs[3] = state[3] * state[4]

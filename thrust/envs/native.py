@@ -513,7 +513,9 @@ class NativeVecEnv(VecEnv):
     (None: numba's default, one per core). With one thread, or fewer than `parallel_threshold` envs,
     a serial kernel runs instead of the `prange` one: waking threads costs more than it saves on
     small batches (benchmarks/env_throughput.py measures where the two cross). `env_spec` defaults to
-    the class's id (its key in `thrust.envs.registry`, else `gymnasium_id`) and the keyword arguments given.
+    the class's id (its key in `thrust.envs.registry`, else `gymnasium_id`) and the keyword arguments given,
+    with `options`: a subclass's own constructor arguments (those that differ from their defaults), so
+    that `thrust.make(envs.env_spec)` makes the same env again.
     `debug` (or the environment variable THRUST_NATIVE_DEBUG=1) selects bounds-checked kernels for envs
     built from then on (see the module docstring).
     """
@@ -551,11 +553,12 @@ class NativeVecEnv(VecEnv):
         render_mode: str | None = None,
         parallel_threshold: int | None = None,
         env_spec: EnvSpec | None = None,
+        options: dict[str, Any] | None = None,
     ) -> None:
         if env_spec is None:
             given = {
                 "max_episode_steps": max_episode_steps, "num_threads": num_threads, "render_mode": render_mode,
-                "parallel_threshold": parallel_threshold,
+                "parallel_threshold": parallel_threshold, **(options or {}),
             }
             kwargs = {key: value for key, value in given.items() if value is not None}
             env_spec = EnvSpec(id=self.registered_id(), kwargs=kwargs, backend="native")
