@@ -10,7 +10,7 @@ import pytest
 from thrust.video import record_video
 
 
-def push_left(obs):
+def push_left(obs, episode_start):
     """A batch policy that always pushes left: CartPole falls within a dozen steps."""
     return np.zeros(len(obs), dtype=np.int64)
 
@@ -37,6 +37,38 @@ def test_the_mp4_holds_every_frame_of_the_episode(tmp_path):
     assert decoded[0].std() > 1  # a picture, not a blank frame
 
 
+def test_env_kwargs_play_the_native_env_the_agent_trained_on(tmp_path):
+    seen = []
+
+    def watch(obs, episode_start):
+        seen.append((obs.copy(), bool(episode_start[0])))
+        return np.zeros(len(obs), dtype=np.int64)
+
+    frames = record_video("CartPole-v1", watch, tmp_path / "v.mp4", episodes=2, env_kwargs={"observe_velocity": False})
+    observations = np.concatenate([obs for obs, _ in seen])
+    assert frames == len(seen) and (observations[:, [1, 3]] == 0).all() and observations[:, 2].any()
+    assert [start for _, start in seen].count(True) == 2 and seen[0][1]
+
+
+def test_a_recurrent_agent_on_velocity_hidden_cartpole_evaluates_with_a_video(tmp_path, capsys):
+    """The video plays the env the agent trained on (the native CartPole without velocities, not Gymnasium's,
+    whose observations hold them), and the agent carries its recurrent state through the episode."""
+    from thrust.cli import main
+
+    run = tmp_path / "run"
+    train = ["train", "ppo", "--env", "CartPole-v1", "--env-kwargs", "observe_velocity=False", "--recurrent", "gru",
+             "--recurrent-size", "8", "--num-envs", "2", "--num-steps", "8", "--total-timesteps", "32",
+             "--eval-episodes", "0", "--no-plot", "--quiet", "--run-dir", str(run)]
+    assert main(train) == 0
+    assert main(["eval", str(run), "--episodes", "2", "--video", "--video-episodes", "2"]) == 0
+    (video,) = (run / "videos").glob("*.mp4")
+    reader = imageio.get_reader(video)
+    decoded = [frame for frame in reader]
+    reader.close()
+    out = capsys.readouterr().out
+    assert f"video: {video} ({len(decoded)} frames)" in out and decoded[0].shape == (400, 600, 3)
+
+
 def test_bad_arguments_are_clear_errors(tmp_path):
     with pytest.raises(ValueError, match="not registered"):
         record_video("NoSuchEnv-v0", push_left, tmp_path / "x.mp4")
@@ -51,7 +83,7 @@ def test_atari_video_feeds_the_policy_training_observations_and_plays_a_whole_ga
     seen_shapes = set()
     rng = np.random.default_rng(0)
 
-    def random_breakout(obs):
+    def random_breakout(obs, episode_start):
         seen_shapes.add((obs.shape, obs.dtype))
         return rng.integers(0, 4, size=len(obs))
 

@@ -164,8 +164,12 @@ def read_config_file(path: Path, config_type: type) -> dict[str, Any]:
     return checked
 
 
+PYTHON_CONSTANTS = {"True": True, "False": False, "None": None}  # as Python users write them in key=value
+
+
 def parse_env_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
-    """`--env-kwargs` as a dict: one JSON object, or `key=value` items whose values are JSON or plain strings."""
+    """`--env-kwargs` as a dict: one JSON object, or `key=value` items whose values are JSON, Python's
+    `True`/`False`/`None`, or plain strings."""
     if len(items) == 1 and items[0].lstrip().startswith("{"):
         try:
             kwargs = json.loads(items[0])
@@ -180,7 +184,7 @@ def parse_env_kwargs(items: tuple[str, ...]) -> dict[str, Any]:
         if not equals or not key.isidentifier():
             raise CLIError(f"--env-kwargs takes key=value pairs or one JSON object, got {item!r}")
         try:
-            kwargs[key] = json.loads(text)
+            kwargs[key] = PYTHON_CONSTANTS[text] if text in PYTHON_CONSTANTS else json.loads(text)
         except json.JSONDecodeError:
             kwargs[key] = text  # a plain string, e.g. render_mode=rgb_array
     return kwargs
@@ -292,7 +296,7 @@ def resume_run(run_dir: Path, session: SessionOptions, overrides: dict[str, Any]
 
 def eval_command(args: list[str]) -> int:
     parsed = _cli(EvalArgs, args, "thrust eval", "Evaluate a trained agent, optionally recording a video.")
-    from thrust.evaluation import evaluate
+    from thrust.evaluation import acting, evaluate
 
     path = parsed.path
     checkpoint = path / CHECKPOINT if path.is_dir() else path
@@ -314,10 +318,11 @@ def eval_command(args: list[str]) -> int:
         video = checkpoint.parent / "videos" / f"{checkpoint.stem}-step{model.global_step}.mp4"
         frames = record_video(
             model.config.env_id,
-            lambda obs: model.predict(obs, deterministic=parsed.deterministic),
+            acting(model, parsed.deterministic),
             video,
             episodes=parsed.video_episodes,
             seed=parsed.seed,
+            env_kwargs=model.env_kwargs,
         )
         print(f"video: {video} ({frames} frames)")
     return 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +12,22 @@ from thrust.vector.base import VecEnv
 
 if TYPE_CHECKING:
     from thrust.training import Algorithm
+
+
+def acting(model: Algorithm, deterministic: bool = True) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """`policy(obs, episode_start) -> actions` from `model.predict`, for playing episodes: a recurrent
+    model's state is carried from call to call and started afresh for the rows where `episode_start`
+    (bool `[B]`) is true."""
+    if model.policy.state_shape is None:
+        return lambda obs, episode_start: model.predict(obs, deterministic=deterministic)
+    state = None
+
+    def policy(obs: np.ndarray, episode_start: np.ndarray) -> np.ndarray:
+        nonlocal state
+        actions, state = model.predict(obs, deterministic, state, episode_start)
+        return actions
+
+    return policy
 
 
 def evaluate(
@@ -53,16 +70,12 @@ def evaluate(
     quotas[: num_episodes % num_envs] += 1
     finished = np.zeros(num_envs, dtype=np.int64)
     episodes: list[tuple[float, int]] = []
-    recurrent = model.policy.state_shape is not None
-    state, episode_start = None, None  # a recurrent model's, carried across each episode
+    policy = acting(model, deterministic)
     try:
         obs, _ = eval_envs.reset(seed=seed)
+        episode_start = np.ones(num_envs, dtype=bool)
         while (finished < quotas).any():
-            if recurrent:
-                actions, state = model.predict(obs, deterministic, state, episode_start)
-            else:
-                actions = model.predict(obs, deterministic=deterministic)
-            obs, _, terminations, truncations, infos = eval_envs.step(actions)
+            obs, _, terminations, truncations, infos = eval_envs.step(policy(obs, episode_start))
             episode_start = terminations | truncations
             counted = infos["_episode"] & (finished < quotas)
             for i in np.flatnonzero(counted):
