@@ -234,11 +234,22 @@ class ActorCritic(nn.Module):
 
     def _core_step(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """One step of the core: `(output [B, size], next state [B, S, size])`."""
+        output, next_state = self._core_run(features[None], state)
+        return output[0], next_state
+
+    def _core_run(self, features: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """`T` steps of the core from `state`, features `[T, B, F]`: `(outputs [T, B, size], state after them)`.
+
+        The same torch kernel serves one step (the rollout) and many (the update), so that both compute alike.
+        """
+        weights = [self.core.weight_ih, self.core.weight_hh, self.core.bias_ih, self.core.bias_hh]
+        initial = state.transpose(0, 1).contiguous()  # [S, B, size]: torch's layout, one layer
         if self.recurrent == "lstm":
-            hidden, cell = self.core(features, (state[:, 0], state[:, 1]))
-            return hidden, torch.stack((hidden, cell), 1)
-        hidden = self.core(features, state[:, 0])
-        return hidden, hidden.unsqueeze(1)
+            output, hidden, cell = torch.lstm(features, (initial[:1], initial[1:]), weights, True, 1, 0.0,
+                                              self.training, False, False)
+            return output, torch.stack((hidden[0], cell[0]), 1)
+        output, hidden = torch.gru(features, initial, weights, True, 1, 0.0, self.training, False, False)
+        return output, hidden.transpose(0, 1)
 
     def _log_probs(self, head: torch.Tensor) -> torch.Tensor:
         """Log-probabilities `[B, components, choices]` of every categorical choice."""
@@ -308,14 +319,17 @@ class ActorCritic(nn.Module):
             return self.evaluate(flat_obs, flat_action)
         length, batch = obs.shape[:2]
         features = self._encode(flat_obs).view(length, batch, -1)
+        # Runs of steps with no episode start inside go through the core in one fused call each (torch's
+        # multi-step LSTM/GRU: several times faster than a Python loop of cells); states are zeroed between runs.
+        starts = episode_starts[1:].any(1).nonzero().flatten().add(1).tolist()
         keep = episode_starts.logical_not().to(features.dtype)[:, :, None, None]
         state, outputs = initial_state, []
-        for t in range(length):
-            if t > 0:
-                state = state * keep[t]
-            output, state = self._core_step(features[t], state)
+        for start, end in zip([0, *starts], [*starts, length], strict=True):
+            if start > 0:
+                state = state * keep[start]
+            output, state = self._core_run(features[start:end], state)
             outputs.append(output)
-        return self._evaluate_heads(torch.cat(outputs), flat_action)
+        return self._evaluate_heads(torch.cat(outputs).flatten(0, 1), flat_action)
 
     def _evaluate_heads(
         self, features: torch.Tensor, action: torch.Tensor
