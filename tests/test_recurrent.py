@@ -87,7 +87,7 @@ def test_the_rollout_matches_a_plain_loop_with_resets_and_truncation_values():
     obs, _ = reference.reset(seed=0)
     state = torch.zeros(3, 1, 8)
     truncated_values = 0
-    for rollout in range(2):
+    for _ in range(2):  # two rollouts: the second starts from the carried state
         collector.collect(model.envs)
         for t in range(7):
             assert torch.equal(storage.states[t], state)

@@ -74,8 +74,8 @@ def record_video(
 
     Without `env_kwargs`, Gymnasium's env plays (`gymnasium_frames`); with them, the native env made with
     them (`native_frames`): they hold options Gymnasium's env does not have, such as CartPole's
-    `observe_velocity`, which change what the policy sees. Frames are streamed to the encoder, never held in memory. Returns the number
-    of frames written.
+    `observe_velocity`, which change what the policy sees. Frames are streamed to the encoder, never held
+    in memory. Returns the number of frames written.
     """
     import imageio.v2 as imageio
 
