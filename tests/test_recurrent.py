@@ -9,6 +9,7 @@ import pytest
 import torch
 
 import thrust
+import thrust.algorithms
 from thrust.storage import RolloutStorage
 from thrust.vector.serial import SerialVecEnv
 
