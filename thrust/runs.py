@@ -158,9 +158,14 @@ def check_session(session: SessionOptions) -> None:
 
 
 def run_session(
-    model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str]
+    model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str],
+    on_iteration: Any = None,
 ) -> int:
-    """Train `model` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize."""
+    """Train `model` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize.
+
+    `on_iteration(model, metrics)`, when given, runs after each iteration is logged; returning False
+    stops the session there, with a checkpoint (a sweep's pruner does this).
+    """
     config = model.config
     hyperparameters = dataclasses.asdict(config)
     # what a resumed session starts from; --stop-after is this session's alone
@@ -197,6 +202,8 @@ def run_session(
         state["iterations"] += 1
         if model.iteration % session.checkpoint_every == 0:
             save()
+        if on_iteration is not None and on_iteration(model, metrics) is False:
+            return False
         return not (state["signal"] or state["iterations"] == session.stop_after)
 
     previous_handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
