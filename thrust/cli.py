@@ -6,9 +6,10 @@
     thrust eval RUN_DIR|CHECKPOINT [--episodes N] [--no-deterministic] [--video]
     thrust plot RUN_DIR... [--output FILE]
     thrust bench [NAME...] [--quick]
-    thrust pbt ALGO --env ENV_ID [--population P] [--interval K] [--search SPEC...]   population-based training
-    thrust pbt --resume RUN_DIR
-    thrust sweep ALGO --env ENV_ID [--trials N] [--search SPEC...]                     Optuna sweep (extra: sweep)
+    thrust pbt ALGO --env ENV_ID [--population P] [--interval K] [--search 'lr=loguniform(1e-4,1e-2)' ...]
+                                                              population-based training
+    thrust pbt --resume RUN_DIR                               continue a stopped PBT run
+    thrust sweep ALGO --env ENV_ID [--trials N] [--search SPEC ...]   an Optuna sweep (pip install 'thrust-rl[sweep]')
     thrust --version
 
 Hyperparameters are layered: the env's preset, then `--config FILE` (TOML, YAML or JSON), then flags.
@@ -120,8 +121,9 @@ class BenchArgs:
 
 
 SEARCH_HELP = (
-    "hyperparameters to search, as NAME=DISTRIBUTION specs: lr=loguniform(1e-4,1e-2) ent_coef=uniform(0,0.02) "
-    "update_epochs=int(2,10) gamma=choice(0.98,0.99) (none: learning_rate, a decade either side of the config's)"
+    "hyperparameters to search, as NAME=DISTRIBUTION specs quoted for the shell: 'lr=loguniform(1e-4,1e-2)' "
+    "'ent_coef=uniform(0,0.02)' 'update_epochs=int(2,10)' 'gamma=choice(0.98,0.99)' (none: learning_rate, a decade "
+    "either side of the config's)"
 )
 
 

@@ -65,13 +65,14 @@ def sweep(
     seed: int = 1,
     runs_dir: str | Path = "runs",
     run_dir: str | Path | None = None,
-    prune: bool = True,
+    prune: Any = True,
     env_kwargs: dict[str, Any] | None = None,
     session: SessionOptions | None = None,
     **hyperparameters: Any,
 ) -> SweepResult:
     """Sweep `search` (specs as for `thrust.pbt`; None: the learning rate, a decade either side of the
-    config's) over `trials` training runs of `algorithm` on `env`; `hyperparameters` override the preset."""
+    config's) over `trials` training runs of `algorithm` on `env`; `hyperparameters` override the preset.
+    `prune`: True (the median pruner), False, or an Optuna pruner of your own."""
     config = make_config(algorithms.get(algorithm).Config, algorithm, env, {**hyperparameters, "seed": seed})
     return run_sweep(algorithm, config, trials, search, env_kwargs or {}, Path(runs_dir),
                      None if run_dir is None else Path(run_dir), session or SessionOptions(quiet=True), prune,
@@ -80,7 +81,7 @@ def sweep(
 
 def run_sweep(
     algorithm: str, config: Any, trials: int, search: Any, env_kwargs: dict[str, Any], runs_dir: Path,
-    run_dir: Path | None, session: SessionOptions, prune: bool, argv: list[str],
+    run_dir: Path | None, session: SessionOptions, prune: Any, argv: list[str],
 ) -> SweepResult:
     """Check everything, then run the trials one after the other in the sweep's folder."""
     optuna = import_optuna()
@@ -95,14 +96,17 @@ def run_sweep(
     run_dir.mkdir(parents=True, exist_ok=True)
     with writing(run_dir / "sweep.json"):
         write_json(run_dir / "sweep.json", {
-            "algorithm": algorithm, "trials": trials, "prune": prune, "search": {k: str(v) for k, v in space.items()},
+            "algorithm": algorithm, "trials": trials, "prune": str(prune),
+            "search": {name: str(distribution) for name, distribution in space.items()},
             "config": dataclasses.asdict(config), "env_kwargs": env_kwargs, "command": "thrust " + " ".join(argv),
         })
     print(f"sweep of {trials} {algorithm.upper()} trials on {config.env_id}, searching {describe(space)}")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # one line per trial is ours
-    pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, config.num_iterations // 4)) \
-        if prune else optuna.pruners.NopPruner()
+    if prune is True:
+        pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=max(1, config.num_iterations // 4))
+    else:
+        pruner = prune or optuna.pruners.NopPruner()
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=config.seed),
                                 pruner=pruner)
     objective = Objective(algorithm, config, space, env_kwargs, run_dir, dataclasses.replace(session, plot=False),
