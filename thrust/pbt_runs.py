@@ -219,7 +219,7 @@ def interval_row(population: Population, exploits: int, learning_rate: float) ->
     for index, member in enumerate(population.members):
         row[f"member_{index}/score"] = population.scores[index]
         row.update({f"member_{index}/{name}": float(value) for name, value in
-                    searched_values(member, population.space).items()})
+                    searched_values(member, population.space).items() if isinstance(value, (int, float))})
     return row
 
 
