@@ -1,4 +1,4 @@
-"""The `thrust` command: train, evaluate, plot, benchmark.
+"""The `thrust` command: train, evaluate, plot, benchmark, population-based training, sweeps.
 
     thrust train ALGO --env ENV_ID [--option value ...]      train with a registered algorithm (listed below);
                                                               `thrust train ALGO --help` lists every option

@@ -2,9 +2,9 @@
 every `interval` iterations the worst exploit the best (copy their learner state exactly) and explore
 (perturb or resample the copied hyperparameters within the search space).
 
-Members live in this process and train in turn, interval by interval. On native envs a member's
-iteration is a few milliseconds of numba and torch on one thread, so worker processes would add
-start-up, pickling and contention on a 2-core machine without adding a core (see BENCHMARKS.md).
+Members live in this process and train in turn, interval by interval: on native envs a member's
+iteration is milliseconds of numba and torch on one thread, and on the shared 2-core machine two runs
+in two processes were no faster than in turn (BENCHMARKS.md, benchmarks/pbt.py).
 Knows algorithms only through `thrust.algorithms.get`; the run folder and session are `run_pbt`'s
 (`thrust.pbt_runs`).
 

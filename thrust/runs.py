@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -159,7 +159,7 @@ def check_session(session: SessionOptions) -> None:
 
 def run_session(
     model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str],
-    on_iteration: Any = None,
+    on_iteration: Callable[[Any, dict[str, float]], bool | None] | None = None,
 ) -> int:
     """Train `model` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize.
 
