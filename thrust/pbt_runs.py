@@ -294,7 +294,7 @@ class PBTSession:
 
     def train(self) -> None:
         population, members = self.population, self.population.members
-        total = members[0].config.num_iterations
+        total = population.num_iterations
         session_start = min(m.iteration for m in members)
         while population.boundary < total and not self.signum:
             end = min(population.boundary + population.options.interval, total)

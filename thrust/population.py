@@ -112,6 +112,7 @@ def explore(values: dict[str, Any], space: SearchSpace, rng: np.random.Generator
 
 
 def searched_values(model: Any, space: SearchSpace) -> dict[str, Any]:
+    """The model's current values of the searched hyperparameters."""
     return {name: getattr(model.config, name) for name in space}
 
 
@@ -147,6 +148,7 @@ class Population:
 
     @property
     def num_iterations(self) -> int:
+        """Iterations of each member's whole run (every member has the same batch and budget)."""
         return self.members[0].config.num_iterations
 
     def best(self) -> int:

@@ -54,7 +54,7 @@ class Uniform:
         return trial.suggest_float(name, self.low, self.high, log=self.log)
 
     def __str__(self) -> str:
-        return f"{'loguniform' if self.log else 'uniform'}({self.low:g},{self.high:g})"
+        return f"{'loguniform' if self.log else 'uniform'}({self.low!r},{self.high!r})"  # exact: resume parses it
 
 
 @dataclass(frozen=True)
