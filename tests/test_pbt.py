@@ -11,6 +11,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 import thrust
 from thrust.algorithms.ppo import PPO, PPOConfig
@@ -218,6 +219,8 @@ def test_a_stopped_pbt_run_resumes_exactly_and_its_folder_works_with_eval_and_pl
     summary = json.loads((parts / "summary.json").read_text())
     assert summary["finished"] and summary["algo"] == "ppo-pbt" and "evaluation" in summary
     assert (whole / "learning_curve.png").is_file()
+    tags = EventAccumulator(str(parts)).Reload().Tags()["scalars"]
+    assert {"charts/episodic_return", "pbt/exploits", "member_2/learning_rate", "member_2/score"} <= set(tags)
     capsys.readouterr()
     assert main(["eval", str(parts), "--episodes", "2"]) == 0
     assert "CartPole-v1: return" in capsys.readouterr().out

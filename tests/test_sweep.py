@@ -27,7 +27,7 @@ def read_results(sweep_dir):
 def test_a_sweep_of_four_trials_completes_and_writes_its_table(tmp_path, capsys):
     needs_optuna()
     status = main(["sweep", "ppo", *TINY, "--trials", "4", "--search", "lr=loguniform(1e-4,1e-2)",
-                   "update_epochs=int(1,3)", "--eval-episodes", "0", "--quiet", "--run-dir", str(tmp_path / "sweep")])
+                   "update_epochs=int(1,3)", "--eval-episodes", "1", "--quiet", "--run-dir", str(tmp_path / "sweep")])
     assert status == 0, capsys.readouterr().err
     out = capsys.readouterr().out
     rows = read_results(tmp_path / "sweep")
@@ -35,6 +35,7 @@ def test_a_sweep_of_four_trials_completes_and_writes_its_table(tmp_path, capsys)
     assert {row["state"] for row in rows} <= {"complete", "pruned"} and rows[0]["state"] == "complete"
     complete = [float(row["value"]) for row in rows if row["state"] == "complete"]
     assert complete == sorted(complete, reverse=True)  # best first
+    assert all(float(row["evaluation"]) > 0 for row in rows if row["state"] == "complete")
     for row in rows:
         assert 1e-4 <= float(row["learning_rate"]) <= 1e-2 and row["update_epochs"] in ("1", "2", "3")
         config = json.loads((tmp_path / "sweep" / f"trial-{int(row['trial']):03d}" / "config.json").read_text())

@@ -24,6 +24,7 @@ import json
 import shutil
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,7 @@ class PBTSession:
                                        sum(m.global_step for m in members), live=False if session.quiet else None)
         self.signum = 0
         self.latest_lr = [float("nan")] * len(members)
+        self.session_start = (time.perf_counter(), sum(m.global_step for m in members))  # for the population's SPS
         self.saved_at = min(m.iteration for m in members) if resumed else -1
 
     def on_signal(self, signum: int, frame: Any) -> None:
@@ -279,8 +281,10 @@ class PBTSession:
         self.loggers[index].log(metrics)
         self.latest_lr[index] = metrics["charts/learning_rate"]
         best = max(self.population.scores)
-        self.display.update({"global_step": float(sum(m.global_step for m in self.population.members)),
-                             "charts/SPS": metrics["charts/SPS"],
+        steps = sum(m.global_step for m in self.population.members)
+        start_time, start_steps = self.session_start
+        self.display.update({"global_step": float(steps),
+                             "charts/SPS": (steps - start_steps) / (time.perf_counter() - start_time),
                              "charts/episodic_return": best if np.isfinite(best) else float("nan")})
         return not self.signum
 

@@ -4,7 +4,8 @@ its own folder, pruned early when its learning curve falls behind the others'.
     SWEEP_DIR/
       sweep.json           the sweep: algorithm, env, search space, trials, base config
       trial-000/, ...      each trial's run folder (thrust eval / thrust plot / thrust train --resume work)
-      results.csv          one row per trial: state, value, hyperparameters, steps, seconds (rewritten per trial)
+      results.csv          one row per trial: state, value, hyperparameters, steps, the evaluation of finished
+                           trials, seconds, folder, why it failed (rewritten after every trial)
       best_trials.png      the learning curves of the best trials
 
 A trial's value is its recent return: the mean over its last 100 training episodes. Optuna's pruner
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import math
 import sys
 from dataclasses import dataclass
@@ -169,6 +171,9 @@ class Objective:
             trial.set_user_attr("note", str(error))
             raise
         trial.set_user_attr("global_step", model.global_step)
+        summary = json.loads((trial_dir / "summary.json").read_text())
+        if "evaluation" in summary:  # finished trials are evaluated (greedy, --eval-episodes) by their session
+            trial.set_user_attr("evaluation", summary["evaluation"]["mean_return"])
         if status:
             self.signal = status - 128
             trial.set_user_attr("note", "interrupted")
@@ -198,12 +203,14 @@ def write_results(study: Any, space: dict[str, Any], path: Path) -> list[dict[st
             "trial": trial.number, "state": state, "value": "" if trial.value is None else trial.value,
             **{name: trial.params.get(name, "") for name in space},
             "global_step": trial.user_attrs.get("global_step", ""),
+            "evaluation": trial.user_attrs.get("evaluation", ""),
             "seconds": "" if trial.duration is None else round(trial.duration.total_seconds(), 2),
             "run_dir": trial.user_attrs.get("run_dir", ""), "note": trial.user_attrs.get("note", ""),
         })
     rows.sort(key=lambda row: (row["state"] != "complete", -row["value"] if row["value"] != "" else math.inf))
     with writing(path), path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, ["trial", "state", "value", *space, "global_step", "seconds", "run_dir", "note"])
+        writer = csv.DictWriter(f, ["trial", "state", "value", *space, "global_step", "evaluation", "seconds",
+                                    "run_dir", "note"])
         writer.writeheader()
         writer.writerows(rows)
     return rows
