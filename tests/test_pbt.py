@@ -17,7 +17,6 @@ import thrust
 from thrust.algorithms.ppo import PPO, PPOConfig
 from thrust.cli import main
 from thrust.population import PBTOptions, Population, copy_learner_state, explore, set_hyperparameters
-from thrust.runs import SessionOptions
 from thrust.search import Choice, IntUniform, Uniform, describe, parse_space
 
 # Eight tiny iterations of 64 steps: plumbing, not learning.
@@ -273,7 +272,7 @@ def test_pbt_solves_cartpole_from_a_learning_rate_a_single_run_cannot_learn_with
     assert single_score < 200
     result = thrust.pbt("ppo", "CartPole-v1", population=4, interval=5, search=["lr=loguniform(1e-5,1e-2)"],
                         start="config", fraction=0.5, resample_probability=0.5, seed=1, runs_dir=tmp_path,
-                        session=SessionOptions(quiet=True, eval_episodes=10, plot=False), **budget)
+                        quiet=True, eval_episodes=10, plot=False, **budget)
     assert result.evaluation["mean_return"] >= 475, (result.scores, single_score)
     lineage = read_csv(result.run_dir / "lineage.csv")
     assert max(float(row["learning_rate"]) for row in lineage) > 1e-3  # it found a learning rate that learns

@@ -41,7 +41,16 @@ from thrust.population import (
     check_mutable,
     searched_values,
 )
-from thrust.runs import CHECKPOINT, RunError, SessionOptions, check_session, check_writable, new_run_dir, writing
+from thrust.runs import (
+    CHECKPOINT,
+    RunError,
+    SessionOptions,
+    check_session,
+    check_writable,
+    new_run_dir,
+    split_session_options,
+    writing,
+)
 from thrust.search import default_space, describe, parse_space
 
 
@@ -72,19 +81,21 @@ def pbt(
     resample_probability: float = 0.25,
     start: str = "sample",
     session: SessionOptions | None = None,
-    **hyperparameters: Any,
+    **options: Any,
 ) -> PBTResult:
     """Population-based training of `algorithm` on `env` in a new run folder (see `thrust pbt --help`).
 
     `search` is a list of specs (`["lr=loguniform(1e-4,1e-2)"]`) or a dict of field → spec; None
-    searches the learning rate a decade either side of the config's. `hyperparameters` override the
-    env's preset for every member; member i trains with seed `seed + i`.
+    searches the learning rate a decade either side of the config's. `options` are session options
+    (`quiet=True`, `eval_episodes=0`, `stop_after=...`, as for `thrust train`) and hyperparameters,
+    which override the env's preset for every member; member i trains with seed `seed + i`.
     """
-    options = PBTOptions(population, interval, fraction, resample_probability, start)
+    session, hyperparameters = split_session_options(options, session or SessionOptions())
     model_class = algorithms.get(algorithm)
     config = make_config(model_class.Config, algorithm, env, {**hyperparameters, "seed": seed})
-    return start_pbt(algorithm, config, options, search, env_kwargs or {}, Path(runs_dir),
-                     None if run_dir is None else Path(run_dir), session or SessionOptions(), ["pbt", algorithm])
+    return start_pbt(algorithm, config, PBTOptions(population, interval, fraction, resample_probability, start),
+                     search, env_kwargs or {}, Path(runs_dir), None if run_dir is None else Path(run_dir), session,
+                     ["pbt", algorithm])
 
 
 def start_pbt(

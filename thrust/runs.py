@@ -54,6 +54,14 @@ class SessionOptions:
     """the Weights & Biases team or user, with --track"""
 
 
+def split_session_options(options: dict[str, Any], base: SessionOptions) -> tuple[SessionOptions, dict[str, Any]]:
+    """Keyword arguments of a Python call sorted into `base` with the session options among them
+    (`quiet=True`, `eval_episodes=0`, ...) replaced, and the rest (hyperparameters)."""
+    names = {field.name for field in dataclasses.fields(SessionOptions)}
+    session = dataclasses.replace(base, **{key: value for key, value in options.items() if key in names})
+    return session, {key: value for key, value in options.items() if key not in names}
+
+
 def new_run_dir(runs_dir: Path, algorithm: str, env_id: str, seed: int) -> Path:
     """Create `runs_dir/<env>__<algorithm>__<seed>__<date-time>` and return it; the folder is made
     atomically (`mkdir` fails if it exists), so runs started in the same second get `-2`, `-3`, …"""

@@ -27,7 +27,16 @@ from typing import Any
 from thrust import algorithms
 from thrust.config import make_config
 from thrust.logger import write_json
-from thrust.runs import RunError, SessionOptions, check_session, check_writable, new_run_dir, run_session, writing
+from thrust.runs import (
+    RunError,
+    SessionOptions,
+    check_session,
+    check_writable,
+    new_run_dir,
+    run_session,
+    split_session_options,
+    writing,
+)
 from thrust.search import default_space, describe, parse_space
 
 INSTALL_HINT = "sweeps need Optuna: pip install 'thrust-rl[sweep]' (or pip install optuna)"
@@ -70,15 +79,16 @@ def sweep(
     prune: Any = True,
     env_kwargs: dict[str, Any] | None = None,
     session: SessionOptions | None = None,
-    **hyperparameters: Any,
+    **options: Any,
 ) -> SweepResult:
     """Sweep `search` (specs as for `thrust.pbt`; None: the learning rate, a decade either side of the
-    config's) over `trials` training runs of `algorithm` on `env`; `hyperparameters` override the preset.
+    config's) over `trials` training runs of `algorithm` on `env`. `options` are session options
+    (`quiet`, `eval_episodes`, ...; quiet by default here) and hyperparameters, which override the preset.
     `prune`: True (the median pruner), False, or an Optuna pruner of your own."""
+    session, hyperparameters = split_session_options(options, session or SessionOptions(quiet=True))
     config = make_config(algorithms.get(algorithm).Config, algorithm, env, {**hyperparameters, "seed": seed})
     return run_sweep(algorithm, config, trials, search, env_kwargs or {}, Path(runs_dir),
-                     None if run_dir is None else Path(run_dir), session or SessionOptions(quiet=True), prune,
-                     ["sweep", algorithm])
+                     None if run_dir is None else Path(run_dir), session, prune, ["sweep", algorithm])
 
 
 def run_sweep(
