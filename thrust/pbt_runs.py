@@ -159,6 +159,7 @@ def resume_pbt(run_dir: Path, session: SessionOptions | None = None) -> PBTResul
 
 
 def check_pbt_session(session: SessionOptions) -> None:
+    """`check_session`, and what PBT does not do yet."""
     check_session(session)
     if session.track:
         raise RunError("--track (Weights & Biases) is not supported by thrust pbt yet; TensorBoard logs are written")
@@ -171,7 +172,10 @@ class Lineage:
         self.path, self.rows = path, rows
         self.columns = ["iteration", "global_step", "member", "event", "source", "score", "source_score",
                         *fields, "note"]
-        kept = list(csv.DictReader(path.open(newline="")))[:rows] if rows and path.is_file() else []
+        kept = []
+        if rows and path.is_file():
+            with path.open(newline="") as f:
+                kept = list(csv.DictReader(f))[:rows]
         with writing(path), path.open("w", newline="") as f:
             writer = csv.DictWriter(f, self.columns)
             writer.writeheader()
@@ -208,12 +212,12 @@ def save_population(population: Population, run_dir: Path, lineage: Lineage, gen
     return generation
 
 
-def save_best(population: Population, run_dir: Path) -> Any:
+def save_best(population: Population, run_dir: Path) -> None:
+    """The best member's checkpoint and config in the run folder itself, for `thrust eval RUN_DIR`."""
     best = population.members[population.best()]
     with writing(run_dir / CHECKPOINT):
         best.save(run_dir / CHECKPOINT)
         write_json(run_dir / "config.json", dataclasses.asdict(best.config))
-    return best
 
 
 def interval_row(population: Population, exploits: int, learning_rate: float) -> dict[str, float]:
