@@ -11,15 +11,18 @@ if TYPE_CHECKING:
     from thrust.algorithms.impala import APPO, IMPALA, APPOConfig, IMPALAConfig
     from thrust.algorithms.ppo import PPO, PPOConfig
     from thrust.evaluation import evaluate
+    from thrust.pbt_runs import pbt
+    from thrust.sweeps import sweep
 
 __all__ = [
-    "APPO", "IMPALA", "PPO", "APPOConfig", "IMPALAConfig", "PPOConfig", "autotune", "evaluate", "load", "make",
+    "APPO", "IMPALA", "PPO", "APPOConfig", "IMPALAConfig", "PPOConfig", "autotune", "evaluate", "load", "make", "pbt",
+    "sweep",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    """Algorithms, `load` and `evaluate` on first use: env-only programs (and env worker processes) never
-    import torch."""
+    """Algorithms, `load`, `evaluate`, `pbt` and `sweep` on first use: env-only programs (and env worker
+    processes) never import torch."""
     if name in ("PPO", "PPOConfig"):
         from thrust.algorithms import ppo
 
@@ -32,6 +35,14 @@ def __getattr__(name: str) -> Any:
         from thrust.algorithms import load
 
         return load
+    if name == "pbt":
+        from thrust.pbt_runs import pbt
+
+        return pbt
+    if name == "sweep":
+        from thrust.sweeps import sweep
+
+        return sweep
     if name == "evaluate":
         from thrust.evaluation import evaluate
 

@@ -1,4 +1,4 @@
-"""The `thrust` command: train, evaluate, plot, benchmark.
+"""The `thrust` command: train, evaluate, plot, benchmark, population-based training, sweeps.
 
     thrust train ALGO --env ENV_ID [--option value ...]      train with a registered algorithm (listed below);
                                                               `thrust train ALGO --help` lists every option
@@ -6,6 +6,10 @@
     thrust eval RUN_DIR|CHECKPOINT [--episodes N] [--no-deterministic] [--video]
     thrust plot RUN_DIR... [--output FILE]
     thrust bench [NAME...] [--quick]
+    thrust pbt ALGO --env ENV_ID [--population P] [--interval K] [--search 'lr=loguniform(1e-4,1e-2)' ...]
+                                                              population-based training
+    thrust pbt --resume RUN_DIR                               continue a stopped PBT run
+    thrust sweep ALGO --env ENV_ID [--trials N] [--search SPEC ...]   an Optuna sweep (pip install 'thrust-rl[sweep]')
     thrust --version
 
 Hyperparameters are layered: the env's preset, then `--config FILE` (TOML, YAML or JSON), then flags.
@@ -23,13 +27,14 @@ import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import tyro
 
 from thrust import algorithms
 from thrust.config import matches_type, type_name
 from thrust.logger import write_json
+from thrust.population import PBTOptions
 from thrust.runs import (
     CHECKPOINT,
     SessionOptions,
@@ -113,6 +118,55 @@ class BenchArgs:
     """benchmarks to run (none named: every section of BENCHMARKS.md)"""
     quick: bool = False
     """short smoke runs: tables are printed, BENCHMARKS.md is left unchanged"""
+
+
+SEARCH_HELP = (
+    "hyperparameters to search, as NAME=DISTRIBUTION specs quoted for the shell: 'lr=loguniform(1e-4,1e-2)' "
+    "'ent_coef=uniform(0,0.02)' 'update_epochs=int(2,10)' 'gamma=choice(0.98,0.99)' (none: learning_rate, a decade "
+    "either side of the config's)"
+)
+
+
+@dataclass
+class PBTArgs(Generic[Config]):
+    hyperparameters: Config
+    session: SessionOptions
+    pbt: PBTOptions
+    search: Annotated[tuple[str, ...], tyro.conf.arg(help=SEARCH_HELP)] = ()
+    config: Path | None = None
+    """a TOML, YAML or JSON file of hyperparameters, applied over the env's preset and under the flags"""
+    env_kwargs: tuple[str, ...] = ()
+    """the env constructor's keyword arguments, as for thrust train"""
+    run_dir: Path | None = None
+    """the PBT run's folder (None: RUNS_DIR/<env>__<algo>-pbt__<seed>__<date-time>)"""
+    runs_dir: Path = Path("runs")
+    """where new run folders go"""
+
+
+@dataclass
+class PBTResumeArgs:
+    resume: Path
+    """the PBT run folder to continue"""
+    session: SessionOptions
+
+
+@dataclass
+class SweepArgs(Generic[Config]):
+    hyperparameters: Config
+    session: SessionOptions
+    trials: int = 8
+    """training runs to try"""
+    search: Annotated[tuple[str, ...], tyro.conf.arg(help=SEARCH_HELP)] = ()
+    prune: bool = True
+    """stop trials whose recent return falls below the median of earlier trials at the same iteration"""
+    config: Path | None = None
+    """a TOML, YAML or JSON file of hyperparameters, applied over the env's preset and under the flags"""
+    env_kwargs: tuple[str, ...] = ()
+    """the env constructor's keyword arguments, as for thrust train"""
+    run_dir: Path | None = None
+    """the sweep's folder (None: RUNS_DIR/<env>__<algo>-sweep__<seed>__<date-time>)"""
+    runs_dir: Path = Path("runs")
+    """where new run folders go"""
 
 
 def _cli(cls: Any, args: list[str], prog: str, description: str, default: Any = None) -> Any:
@@ -347,7 +401,60 @@ def bench_command(args: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, "bench": bench_command}
+# ---------------------------------------------------------------- pbt, sweep
+
+
+def _parse_new_run(command: str, args: list[str], args_class: Any, description: str, **defaults: Any) -> Any:
+    """`thrust COMMAND ALGO ...` parsed like `thrust train ALGO ...`: preset, --config file, flags; `(name, parsed)`."""
+    names = algorithms.names()
+    if not args or args[0] not in names:
+        raise CLIError(f"choose an algorithm: thrust {command} {{{','.join(names)}}} [options]")
+    name, algorithm = args[0], algorithms.get(args[0])
+    hyperparameters, args = resolve_hyperparameters(name, args[1:])
+    parsed = _cli(
+        args_class[algorithm.Config], args, f"thrust {command} {name}",
+        f"{description} Defaults shown are the env's preset (and --config's values); flags override them for "
+        f"every member or trial. --env is short for --env-id.",
+        default=args_class(hyperparameters=hyperparameters, session=SessionOptions(), **defaults),
+    )
+    return name, parsed
+
+
+def pbt_command(args: list[str]) -> int:
+    from thrust.pbt_runs import resume_pbt, start_pbt
+
+    if any(arg == "--resume" or arg.startswith("--resume=") for arg in args):
+        run_dir = Path(_flag_value(args, ("--resume",)) or "")
+        saved = run_dir / "session.json"
+        session = SessionOptions(**json.loads(saved.read_text())) if saved.is_file() else SessionOptions()
+        resume = _cli(PBTResumeArgs, args, "thrust pbt --resume",
+                      "Continue a stopped PBT run. Session options default to the ones the run last used.",
+                      default=PBTResumeArgs(resume=run_dir, session=session))
+        return resume_pbt(resume.resume, resume.session).exit_status
+    name, parsed = _parse_new_run(
+        "pbt", args, PBTArgs,
+        "Population-based training: members train side by side; every --interval iterations the worst copy the best "
+        "(weights, optimizer, normalization) and perturb or resample the searched hyperparameters.",
+        pbt=PBTOptions(),
+    )
+    return start_pbt(name, parsed.hyperparameters, parsed.pbt, parsed.search, parse_env_kwargs(parsed.env_kwargs),
+                     parsed.runs_dir, parsed.run_dir, parsed.session, ["pbt", *args]).exit_status
+
+
+def sweep_command(args: list[str]) -> int:
+    from thrust.sweeps import run_sweep
+
+    name, parsed = _parse_new_run(
+        "sweep", args, SweepArgs,
+        "A hyperparameter sweep with Optuna (pip install 'thrust-rl[sweep]'): each trial a training run, pruned "
+        "when its learning curve falls behind; results in SWEEP_DIR/results.csv.",
+    )
+    return run_sweep(name, parsed.hyperparameters, parsed.trials, parsed.search, parse_env_kwargs(parsed.env_kwargs),
+                     parsed.runs_dir, parsed.run_dir, parsed.session, parsed.prune, ["sweep", *args]).exit_status
+
+
+COMMANDS = {"train": train_command, "eval": eval_command, "plot": plot_command, "bench": bench_command,
+            "pbt": pbt_command, "sweep": sweep_command}
 
 
 def main(argv: list[str] | None = None) -> int:

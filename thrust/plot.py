@@ -77,10 +77,14 @@ def band(mean: np.ndarray, std: np.ndarray, values: list[np.ndarray]) -> tuple[n
     return np.clip(mean - std, low, high), np.clip(mean + std, low, high)
 
 
-def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic_return", smooth: int = 1) -> Path:
+def plot_runs(
+    run_dirs: list[Path], output: Path, metric: str = "charts/episodic_return", smooth: int = 1,
+    labels: list[str] | None = None,
+) -> Path:
     """Write a PNG of `metric` against env steps and against training seconds for `run_dirs`; return its path.
 
-    `smooth` > 1 averages each logged value with the `smooth - 1` before it, run by run.
+    `smooth` > 1 averages each logged value with the `smooth - 1` before it, run by run. `labels`, one
+    per run, name the lines instead of the env and algorithm (runs with the same label are averaged).
     """
     import matplotlib
 
@@ -89,11 +93,13 @@ def plot_runs(run_dirs: list[Path], output: Path, metric: str = "charts/episodic
 
     if not run_dirs:
         raise ValueError("plot needs at least one run folder")
+    if labels is not None and len(labels) != len(run_dirs):
+        raise ValueError(f"plot got {len(labels)} labels for {len(run_dirs)} run folders")
     groups: dict[str, list[dict[str, np.ndarray]]] = defaultdict(list)
-    for run_dir in run_dirs:
+    for index, run_dir in enumerate(run_dirs):
         curve = load_curve(run_dir, metric)
         curve["values"] = trailing_mean(curve["values"], smooth)
-        groups[run_label(run_dir)].append(curve)
+        groups[run_label(run_dir) if labels is None else labels[index]].append(curve)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
     for label, curves in groups.items():

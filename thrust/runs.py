@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,14 @@ class SessionOptions:
     """the Weights & Biases project, with --track"""
     wandb_entity: str | None = None
     """the Weights & Biases team or user, with --track"""
+
+
+def split_session_options(options: dict[str, Any], base: SessionOptions) -> tuple[SessionOptions, dict[str, Any]]:
+    """Keyword arguments of a Python call sorted into `base` with the session options among them
+    (`quiet=True`, `eval_episodes=0`, ...) replaced, and the rest (hyperparameters)."""
+    names = {field.name for field in dataclasses.fields(SessionOptions)}
+    session = dataclasses.replace(base, **{key: value for key, value in options.items() if key in names})
+    return session, {key: value for key, value in options.items() if key not in names}
 
 
 def new_run_dir(runs_dir: Path, algorithm: str, env_id: str, seed: int) -> Path:
@@ -158,9 +166,14 @@ def check_session(session: SessionOptions) -> None:
 
 
 def run_session(
-    model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str]
+    model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str],
+    on_iteration: Callable[[Any, dict[str, float]], bool | None] | None = None,
 ) -> int:
-    """Train `model` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize."""
+    """Train `model` in `run_dir` until done, stopped, Ctrl-C or SIGTERM; checkpoint, evaluate, summarize.
+
+    `on_iteration(model, metrics)`, when given, runs after each iteration is logged; returning False
+    stops the session there, with a checkpoint (a sweep's pruner does this).
+    """
     config = model.config
     hyperparameters = dataclasses.asdict(config)
     # what a resumed session starts from; --stop-after is this session's alone
@@ -197,6 +210,8 @@ def run_session(
         state["iterations"] += 1
         if model.iteration % session.checkpoint_every == 0:
             save()
+        if on_iteration is not None and on_iteration(model, metrics) is False:
+            return False
         return not (state["signal"] or state["iterations"] == session.stop_after)
 
     previous_handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
