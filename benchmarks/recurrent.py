@@ -31,8 +31,10 @@ from pathlib import Path
 
 SOLVED, WINDOW, BUDGET = 475.0, 20, 300_000
 ROOT = Path(__file__).resolve().parent.parent
-# Thrust's settings: the CartPole preset (32 envs × 32 steps, 10 epochs) with an LSTM replayed in sequences of 16.
-THRUST = dict(recurrent="lstm", recurrent_size=64, bptt_horizon=16, num_minibatches=2)
+# Thrust's settings (README): 16 envs × 32 steps, sequences of the whole rollout, 2 minibatches × 10 epochs, λ 0.8,
+# γ 0.98, lr 2e-3, observation normalization; greedy evaluation 497-500 on seeds 1-6 after 150K steps.
+THRUST = dict(recurrent="lstm", recurrent_size=64, num_envs=16, num_steps=32, num_minibatches=2, update_epochs=10,
+              gae_lambda=0.8, gamma=0.98, learning_rate=2e-3, ent_coef=0.0, normalize_obs=True)
 
 
 def solved(returns) -> bool:
@@ -51,7 +53,7 @@ def run_thrust(seed: int, recurrent: bool) -> dict:
             return False
         return True
 
-    settings = THRUST if recurrent else {key: value for key, value in THRUST.items() if key == "num_minibatches"}
+    settings = THRUST if recurrent else {key: value for key, value in THRUST.items() if not key.startswith("recurrent")}
     model = thrust.PPO("CartPole-v1", seed=seed, env_kwargs={"observe_velocity": False}, total_timesteps=BUDGET,
                        **settings)
     model.learn(callback=stop_when_solved)
