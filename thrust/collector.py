@@ -130,7 +130,7 @@ class Collector:
             action, logprob, value = policy.act(storage.obs[step], self.generator, state)
             storage.actions[step] = action
             storage.logprobs[step] = logprob
-            storage.values[step] = value
+            storage.head_values[:, step] = value.view(storage.num_envs, -1).T  # every value head's row
             env_action = self.env_actions(action)
             tock = time.perf_counter()
             stats.inference_time += tock - tick
@@ -153,9 +153,8 @@ class Collector:
                 final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
                 device_rows = self.to_device(rows, "rows")
                 with torch.no_grad():
-                    storage.final_values[step, device_rows] = policy.value(
-                        final_obs, None if state is None else state[device_rows]
-                    )
+                    final_values = policy.value(final_obs, None if state is None else state[device_rows])
+                    storage.head_final_values[:, step, device_rows] = final_values.view(len(rows), -1).T
             if state is not None:  # the next episode starts from zeros
                 state.mul_(torch.logical_or(storage.terminations[step], storage.truncations[step])
                            .logical_not_().to(state.dtype)[:, None, None])
