@@ -180,3 +180,52 @@ def test_bad_curiosity_settings_name_the_field(overrides, field):
 def test_curiosity_needs_box_observations():
     with pytest.raises(ValueError, match="RND needs Box observations"):
         RND(gym.spaces.Discrete(4), num_envs=1, gamma=0.99)
+
+
+def test_the_cli_trains_with_curiosity_and_logs_its_metrics(tmp_path, capsys):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from thrust.cli import main
+    from thrust.logger import ProgressDisplay, read_progress
+
+    run = tmp_path / "run"
+    assert main(["train", "ppo", "--env", "CartPole-v1", "--curiosity", "rnd", "--int-coef", "0.5", "--num-envs", "4",
+                 "--num-steps", "16", "--total-timesteps", "128", "--run-dir", str(run), "--eval-episodes", "0",
+                 "--no-plot", "--quiet"]) == 0
+    rows = read_progress(run)
+    names = ("charts/intrinsic_reward", "losses/intrinsic_value_loss", "losses/value_loss", "losses/predictor_loss")
+    assert len(rows) == 2 and all(np.isfinite(row[name]) for row in rows for name in names)
+    events = EventAccumulator(str(run))
+    events.Reload()
+    assert set(names) <= set(events.Tags()["scalars"])
+    assert thrust.PPO.load(run / "checkpoint.pt").config.int_coef == 0.5
+
+    display = ProgressDisplay("PPO CartPole-v1", total_steps=128, live=True)
+    display.update(rows[-1])
+    display.close()
+    out = capsys.readouterr().out
+    for name in names:  # the labels wrap in a narrow terminal: look for the values
+        assert format(rows[-1][name], ".4g") in out, name
+    assert out.count("intrinsic") >= 2 and "predictor" in out
+
+
+def greedy_returns(env_id: str, seed: int, curiosity: str | None) -> float:
+    """The greedy evaluation return after training with the env's preset, with or without RND."""
+    with thrust.PPO(env_id, seed=seed, curiosity=curiosity) as model:
+        model.learn()
+        return thrust.evaluate(model, num_episodes=10, seed=1000 + seed)["mean_return"]
+
+
+# MountainCar's preset was tuned on seeds 1-3 and checked on 4-5: these two separate the systems; on seed 1 plain
+# PPO's near-untrained greedy policy happened to reach the flag, on seed 5 plain PPO found it and RND did not
+# (thrust/presets.py; benchmarks/exploration.py measures the rates over 5 seeds). LockedCorridor: tuned on seed 1.
+@pytest.mark.parametrize("seed", [2, 4])
+def test_rnd_reaches_the_flag_on_mountain_car_where_plain_ppo_with_the_same_settings_does_not(seed):
+    assert greedy_returns("MountainCar-v0", seed, None) == -200.0  # never reached the flag
+    assert greedy_returns("MountainCar-v0", seed, "rnd") > -200.0
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_rnd_opens_the_locked_corridor_where_plain_ppo_with_the_same_settings_never_sees_a_reward(seed):
+    assert greedy_returns("LockedCorridor-v0", seed, None) == 0.0
+    assert greedy_returns("LockedCorridor-v0", seed, "rnd") == 1.0

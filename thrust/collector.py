@@ -1,11 +1,11 @@
 """The collector: runs a policy against a `VecEnv` for `T` steps, straight into rollout storage.
 
-Per step: one batched forward (actions, log-probs and values stored, never recomputed: PPO detail
-36), the actions handed to the env (Box actions clipped for the env only: detail 25), rewards scaled
-(detail 27), the next observations normalized (detail 26) and written into the next row, and the
-values of time-limited episodes' final observations computed in one batched forward over just
-those rows, so that the advantages bootstrap from them (detail 14). Episode statistics and the
-split of the time between the env and the policy come back with the rollout.
+Per step: one batched forward (actions, log-probs and the values of every value head stored, never
+recomputed: PPO detail 36), the actions handed to the env (Box actions clipped for the env only:
+detail 25), rewards scaled (detail 27), the next observations normalized (detail 26) and written
+into the next row, and the values of time-limited episodes' final observations computed in one
+batched forward over just those rows, so that the advantages bootstrap from them (detail 14).
+Episode statistics and the split of the time between the env and the policy come back with the rollout.
 
 A recurrent policy's state per env (`state`) is carried from step to step and from rollout to
 rollout: stored as it enters each step, advanced by the step's forward, and zeroed after a step

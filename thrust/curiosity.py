@@ -30,6 +30,7 @@ from thrust.normalize import RunningMeanStd
 from thrust.policies import ImageCNN, is_channels_last, is_image_space, layer_init
 
 FEATURES = 64  # the target's output size for vector observations (512 for images, as the paper's)
+HIDDEN = 64  # units of the MLPs' hidden layers
 OBS_CLIP = 5.0
 
 
@@ -65,8 +66,8 @@ class RND(nn.Module):
             )
         else:
             in_features = math.prod(self.obs_shape)
-            self.target = _mlp(in_features, (64, 64), FEATURES)
-            self.predictor = _mlp(in_features, (64, 64, 64), FEATURES)
+            self.target = _mlp(in_features, (HIDDEN, HIDDEN), FEATURES)
+            self.predictor = _mlp(in_features, (HIDDEN, HIDDEN, HIDDEN), FEATURES)
         self.target.requires_grad_(False)
         self.obs_stats = RunningMeanStd(self.obs_shape)
         self.return_stats = RunningMeanStd(())

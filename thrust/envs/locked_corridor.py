@@ -16,7 +16,7 @@ import numpy as np
 
 from thrust.envs.native import NativeVecEnv
 
-LENGTH = 20
+LENGTH = 16
 
 
 class LockedCorridor(NativeVecEnv):
