@@ -1,9 +1,10 @@
-"""LockedCorridor-v0: a sparse-reward exploration task. The agent starts at the locked door at the right end
-of a corridor of `LENGTH` cells; the key lies at the far left end. Stepping onto the key's cell picks it up;
-reaching the door with the key earns 1 and ends the episode. Nothing else is ever rewarded.
+"""LockedCorridor-v0: a sparse-reward exploration task. The agent starts in one of the last 3 cells of a
+corridor of `LENGTH` cells (drawn per episode), the locked door at its right end; the key lies at the far
+left end. Stepping onto the key's cell picks it up; reaching the door with the key earns 1 and ends the
+episode. Nothing else is ever rewarded.
 
 Observations are `LENGTH + 1` numbers: the agent's cell one-hot, and 1 once it holds the key. Actions: 0
-steps left, 1 steps right (walls stop it). The shortest solution takes `2 · (LENGTH - 1)` steps of the
+steps left, 1 steps right (walls stop it). The shortest solution takes up to `2 · (LENGTH - 1)` steps of the
 `max_episode_steps = 3 · LENGTH` an episode may last; a random walk almost never finds it (it must cross
 the corridor twice in time), so an agent that only learns from rewards never sees one, while one driven
 to new observations (the cells, then the cells with the key) finds the door.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import gymnasium as gym
 import numpy as np
 
-from thrust.envs.native import NativeVecEnv
+from thrust.envs.native import NativeVecEnv, randint
 
 LENGTH = 16
 
@@ -29,7 +30,7 @@ class LockedCorridor(NativeVecEnv):
 
     @staticmethod
     def reset_env(state, rng):
-        state[0] = LENGTH - 1.0
+        state[0] = float(randint(rng, LENGTH - 3, LENGTH))
         state[1] = 0.0
 
     @staticmethod
