@@ -5,7 +5,7 @@
   its greedy evaluation (10 episodes) returns more than -200 (some episode reached the flag); the wall
   time to the first success is the training time until the first training episode that reached the flag
   (median over the seeds that had one).
-- **LockedCorridor-v0**: the same, success = greedy return 1 (the key fetched and brought to the door).
+- **LockedCorridor-v0**: the same, success = a greedy return above 0 (some episode opened the door).
 - **RND's overhead**: SPS of PPO and PPO+RND with the CartPole-v1 preset (150K steps, one run each).
 
     python benchmarks/exploration.py            # 5 seeds

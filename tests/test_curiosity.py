@@ -29,18 +29,13 @@ def test_novel_observations_earn_more_than_familiar_ones():
     target_before = [p.clone() for p in rnd.target.parameters()]
     for _ in range(200):
         optimizer.zero_grad()
-        rnd.predictor_loss(familiar.flatten(0, 1), torch.ones(128, dtype=torch.bool)).backward()
+        rnd.predictor_loss(familiar.flatten(0, 1)).backward()
         optimizer.step()
     assert all(torch.equal(a, b) for a, b in zip(target_before, rnd.target.parameters(), strict=True))
     novel = familiar + torch.tensor([3.0, -3.0, 3.0])
     with torch.no_grad():
         assert rnd.errors(novel.flatten(0, 1)).mean() > 10 * rnd.errors(familiar.flatten(0, 1)).mean()
-    # A mask selects the rows that train: the loss of no rows is 0, that of some rows their mean error.
-    mask = torch.zeros(128, dtype=torch.bool)
-    assert rnd.predictor_loss(novel.flatten(0, 1), mask).item() == 0.0
-    mask[:5] = True
-    novel = novel.flatten(0, 1)
-    torch.testing.assert_close(rnd.predictor_loss(novel, mask), rnd.errors(novel[:5]).mean())
+        torch.testing.assert_close(rnd.predictor_loss(novel[0]), rnd.errors(novel[0]).mean())
 
 
 def test_bonuses_are_divided_by_the_running_std_of_the_intrinsic_discounted_return():
@@ -88,8 +83,10 @@ def test_two_value_heads_the_intrinsic_return_runs_across_episode_ends():
     assert storage.head_rewards[1].gt(0).all()  # a bonus for every step
 
 
-def test_the_predictor_trains_with_the_policy_and_the_target_stays_fixed():
-    model = thrust.PPO("CartPole-v1", seed=3, curiosity="rnd", **TINY)
+def test_the_predictor_trains_with_the_policy_and_the_target_stays_fixed(monkeypatch):
+    model = thrust.PPO("CartPole-v1", seed=3, curiosity="rnd", update_proportion=0.3, **TINY)
+    rows, predictor_loss = [], RND.predictor_loss
+    monkeypatch.setattr(RND, "predictor_loss", lambda self, obs: rows.append(len(obs)) or predictor_loss(self, obs))
     predictor = model.curiosity.predictor
     assert all(any(p is q for q in model.parameters) for p in predictor.parameters())
     assert all(any(p is q for q in model.optimizer.param_groups[1]["params"]) for p in predictor.parameters())
@@ -99,6 +96,7 @@ def test_the_predictor_trains_with_the_policy_and_the_target_stays_fixed():
     after = dict(model.curiosity.named_parameters())
     assert all(torch.equal(before[name], p) for name, p in after.items() if name.startswith("target"))
     assert all(not torch.equal(before[name], p) for name, p in after.items() if name.startswith("predictor"))
+    assert rows == [round(0.3 * 32)] * (3 * 2 * 2)  # 30% of each minibatch of 32, in every gradient step
     for metrics in history:
         for key in ("charts/intrinsic_reward", "losses/intrinsic_value_loss", "losses/predictor_loss",
                     "losses/value_loss"):

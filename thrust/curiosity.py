@@ -47,7 +47,7 @@ class RND(nn.Module):
     """Target and predictor networks over one observation space, with RND's running statistics.
 
     `intrinsic_rewards(next_obs, update=True)` gives the normalized bonus of a rollout `[T, N, ...]`;
-    `predictor_loss(obs, mask)` is the distillation loss of a minibatch on the rows `mask` selects.
+    `predictor_loss(obs)` is the distillation loss on a batch of observations.
     """
 
     def __init__(self, observation_space: gym.Space, num_envs: int, gamma: float) -> None:
@@ -110,8 +110,6 @@ class RND(nn.Module):
             self.return_stats.update(returns.flatten())
         return rewards / (self.return_stats.var + 1e-8).sqrt().to(rewards.dtype)
 
-    def predictor_loss(self, obs: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """The mean squared error of the predictor over the rows of `obs` where `mask` is true (0 if none)."""
-        errors = self.errors(obs)
-        weights = mask.to(errors.dtype)
-        return (errors * weights).sum() / weights.sum().clamp(min=1.0)
+    def predictor_loss(self, obs: torch.Tensor) -> torch.Tensor:
+        """The predictor's mean squared error over observations `[B, ...]`: its distillation loss."""
+        return self.errors(obs).mean()

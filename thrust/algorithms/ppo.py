@@ -288,7 +288,9 @@ class PPO(Algorithm):
         self, new_int_values: torch.Tensor, int_returns: torch.Tensor, obs: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """A minibatch's `(intrinsic value loss, predictor loss)`: the intrinsic head's squared error
-        (unclipped, as CleanRL's RND), and RND's distillation loss on `update_proportion` of the samples."""
+        (unclipped, as CleanRL's RND), and RND's distillation loss on `update_proportion` of the samples,
+        drawn at random (a fixed number of them, so that nothing waits on the device)."""
         int_value_loss = 0.5 * (new_int_values - int_returns).square().mean()
-        mask = torch.rand(len(obs), generator=self.generator, device=self.device) < self.config.update_proportion
-        return int_value_loss, self.curiosity.predictor_loss(obs, mask)
+        count = max(1, round(self.config.update_proportion * len(obs)))
+        rows = torch.randperm(len(obs), generator=self.generator, device=self.device)[:count]
+        return int_value_loss, self.curiosity.predictor_loss(obs[rows])
