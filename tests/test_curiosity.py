@@ -214,9 +214,9 @@ def greedy_returns(env_id: str, seed: int, curiosity: str | None) -> float:
         return thrust.evaluate(model, num_episodes=10, seed=1000 + seed)["mean_return"]
 
 
-# MountainCar's preset was tuned on seeds 1-3 and checked on 4-5: these two separate the systems; on seed 1 plain
-# PPO's near-untrained greedy policy happened to reach the flag, on seed 5 plain PPO found it and RND did not
-# (thrust/presets.py; benchmarks/exploration.py measures the rates over 5 seeds). LockedCorridor: tuned on seed 1.
+# MountainCar's preset was tuned on seeds 1-3 and checked on 4-5; RND reaches the flag on all five, plain PPO does
+# not on these two (on seed 1 its near-untrained greedy policy happened to reach it, on seed 5 it found it in
+# training: thrust/presets.py, benchmarks/exploration.py). LockedCorridor: tuned on seed 1 (RND fails on seed 5).
 @pytest.mark.parametrize("seed", [2, 4])
 def test_rnd_reaches_the_flag_on_mountain_car_where_plain_ppo_with_the_same_settings_does_not(seed):
     assert greedy_returns("MountainCar-v0", seed, None) == -200.0  # never reached the flag
