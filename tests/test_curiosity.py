@@ -227,3 +227,14 @@ def test_rnd_reaches_the_flag_on_mountain_car_where_plain_ppo_with_the_same_sett
 def test_rnd_opens_the_locked_corridor_where_plain_ppo_with_the_same_settings_never_sees_a_reward(seed):
     assert greedy_returns("LockedCorridor-v0", seed, None) == 0.0
     assert greedy_returns("LockedCorridor-v0", seed, "rnd") == 1.0
+
+
+def test_population_based_training_copies_rnds_state_with_the_learner():
+    from thrust.population import copy_learner_state
+
+    source = thrust.PPO("CartPole-v1", seed=7, curiosity="rnd", **TINY).learn()
+    target = thrust.PPO("CartPole-v1", seed=8, curiosity="rnd", **TINY)
+    copy_learner_state(source, target)
+    for name, tensor in source.curiosity.state_dict().items():
+        assert torch.equal(tensor, target.curiosity.state_dict()[name]), name
+    assert target.curiosity.predictor[0].weight is not source.curiosity.predictor[0].weight
