@@ -1,11 +1,11 @@
 """The collector: runs a policy against a `VecEnv` for `T` steps, straight into rollout storage.
 
-Per step: one batched forward (actions, log-probs and values stored, never recomputed: PPO detail
-36), the actions handed to the env (Box actions clipped for the env only: detail 25), rewards scaled
-(detail 27), the next observations normalized (detail 26) and written into the next row, and the
-values of time-limited episodes' final observations computed in one batched forward over just
-those rows, so that the advantages bootstrap from them (detail 14). Episode statistics and the
-split of the time between the env and the policy come back with the rollout.
+Per step: one batched forward (actions, log-probs and the values of every value head stored, never
+recomputed: PPO detail 36), the actions handed to the env (Box actions clipped for the env only:
+detail 25), rewards scaled (detail 27), the next observations normalized (detail 26) and written
+into the next row, and the values of time-limited episodes' final observations computed in one
+batched forward over just those rows, so that the advantages bootstrap from them (detail 14).
+Episode statistics and the split of the time between the env and the policy come back with the rollout.
 
 A recurrent policy's state per env (`state`) is carried from step to step and from rollout to
 rollout: stored as it enters each step, advanced by the step's forward, and zeroed after a step
@@ -130,7 +130,7 @@ class Collector:
             action, logprob, value = policy.act(storage.obs[step], self.generator, state)
             storage.actions[step] = action
             storage.logprobs[step] = logprob
-            storage.values[step] = value
+            storage.head_values[:, step] = value.view(storage.num_envs, -1).T  # every value head's row
             env_action = self.env_actions(action)
             tock = time.perf_counter()
             stats.inference_time += tock - tick
@@ -153,9 +153,8 @@ class Collector:
                 final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
                 device_rows = self.to_device(rows, "rows")
                 with torch.no_grad():
-                    storage.final_values[step, device_rows] = policy.value(
-                        final_obs, None if state is None else state[device_rows]
-                    )
+                    final_values = policy.value(final_obs, None if state is None else state[device_rows])
+                    storage.head_final_values[:, step, device_rows] = final_values.view(len(rows), -1).T
             if state is not None:  # the next episode starts from zeros
                 state.mul_(torch.logical_or(storage.terminations[step], storage.truncations[step])
                            .logical_not_().to(state.dtype)[:, None, None])

@@ -135,9 +135,9 @@ class ProgressDisplay:
 
     Plain mode prints at most one line every `interval` seconds (and always the last one), with no
     control characters, so it is fit for CI logs and pipes; its line holds the `plain_losses` metrics
-    that the run logs. The live panel shows every `losses/...` metric. The ETA is measured from the
-    first update on, so that the first iteration's compile time does not inflate it. Python's global
-    random state is left untouched.
+    that the run logs. The live panel shows every `losses/...` metric (and curiosity's mean intrinsic
+    reward). The ETA is measured from the first update on, so that the first iteration's compile time
+    does not inflate it. Python's global random state is left untouched.
     """
 
     def __init__(
@@ -251,6 +251,7 @@ class ProgressDisplay:
             ("SPS", fmt("charts/SPS", ",.0f")),
             ("return", fmt("charts/episodic_return", ".2f")),
             ("length", fmt("charts/episodic_length", ".1f")),
+            *((("intrinsic reward", fmt("charts/intrinsic_reward", ".4g")),) if "charts/intrinsic_reward" in m else ()),
             # every algorithm's own losses, as it names them (CleanRL's names: policy_loss, approx_kl, ...)
             *((key.removeprefix("losses/").replace("_", " "), fmt(key, ".4g")) for key in m
               if key.startswith("losses/")),

@@ -78,13 +78,16 @@ def check_mutable(space: SearchSpace) -> None:
 
 
 def copy_learner_state(source: Any, target: Any) -> None:
-    """Make `target`'s learner an exact copy of `source`'s: networks, optimizer, normalization statistics.
+    """Make `target`'s learner an exact copy of `source`'s: networks, optimizer, normalization statistics,
+    and PPO's curiosity (RND's networks and statistics).
 
     The reward scaler's per-env discounted returns stay `target`'s: they follow its own envs' episodes.
     Copies are deep, so the two members never share a tensor.
     """
     target.policy.load_state_dict(source.policy.state_dict())
     target.optimizer.load_state_dict(copy.deepcopy(source.optimizer.state_dict()))
+    if getattr(source, "curiosity", None) is not None:
+        target.curiosity.load_state_dict(source.curiosity.state_dict())
     if source.obs_normalizer is not None:
         target.obs_normalizer.load_state_dict(source.obs_normalizer.state_dict())
     if source.reward_scaler is not None:

@@ -128,7 +128,8 @@ class Algorithm:
         # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
         self.policy = ActorCritic(
             self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
-            normalized_obs=config.normalize_obs, recurrent=config.recurrent, recurrent_size=config.recurrent_size,
+            value_heads=self.value_heads(), normalized_obs=config.normalize_obs, recurrent=config.recurrent,
+            recurrent_size=config.recurrent_size,
         ).to(self.device)
         self.obs_normalizer = (
             ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
@@ -148,7 +149,7 @@ class Algorithm:
         self.storage = RolloutStorage(
             config.num_steps, config.num_envs, self.observation_space, self.action_space, self.device,
             observation_dtype(self.observation_space, normalized=config.normalize_obs),
-            recurrent_state_shape=self.policy.state_shape,
+            value_heads=self.value_heads(), recurrent_state_shape=self.policy.state_shape,
         )
         self.collector = Collector(
             self.policy, self.storage, self.action_space, self.generator, self.obs_normalizer, self.reward_scaler
@@ -271,6 +272,11 @@ class Algorithm:
             metrics["charts/episodic_return"] = float(np.mean(rollout.episode_returns))
             metrics["charts/episodic_length"] = float(np.mean(rollout.episode_lengths))
         return metrics
+
+    def value_heads(self) -> int:
+        """How many returns the critic learns (its value heads, and the storage's rows per head): 1, or more
+        for an algorithm that adds its own (e.g. PPO's intrinsic return with curiosity)."""
+        return 1
 
     def update(self) -> dict[str, float]:
         """The algorithm's own step: learn from the filled `self.storage`; returns its metrics (`losses/...`)."""

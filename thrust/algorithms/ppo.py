@@ -14,13 +14,16 @@ truncation bootstrapping, normalization) and `thrust.policies` (networks, initia
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
+from thrust.curiosity import RND
 from thrust.storage import sequences
 from thrust.training import Algorithm
+from thrust.vector.base import VecEnv
 
 # ---------------------------------------------------------------------------------------------------
 # Configuration: PPO's own fields; the shared ones (env, seed, batch, learning rate, networks, ...)
@@ -48,6 +51,16 @@ class PPOConfig(TrainConfig):
     """stop the epochs of an update early once the approximate KL exceeds this (None: never)"""
     bptt_horizon: int | None = None
     """steps per training sequence of a recurrent policy, dividing num_steps (None: the whole rollout)"""
+    curiosity: str | None = None
+    """an exploration bonus: "rnd" (Random Network Distillation, a second, intrinsic value head) or None"""
+    ext_coef: float = 2.0
+    """with curiosity: weight of the extrinsic (env reward) advantages in the policy's advantages"""
+    int_coef: float = 1.0
+    """with curiosity: weight of the intrinsic (bonus) advantages in the policy's advantages"""
+    int_gamma: float = 0.99
+    """with curiosity: discount of the intrinsic return (non-episodic: it runs on across episode ends)"""
+    update_proportion: float = 0.25
+    """with curiosity: fraction of each minibatch (drawn at random) that trains RND's predictor"""
 
     @property
     def sequence_length(self) -> int:
@@ -71,6 +84,14 @@ class PPOConfig(TrainConfig):
             raise ValueError(f"clip_coef must be >= 0, got {self.clip_coef!r}")
         if self.target_kl is not None and not self.target_kl > 0:
             raise ValueError(f"target_kl must be positive or None, got {self.target_kl!r}")
+        if self.curiosity not in (None, "rnd"):
+            raise ValueError(f"curiosity must be 'rnd' or None, got {self.curiosity!r}")
+        for name in ("ext_coef", "int_coef"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)!r}")
+        check_in_unit_interval(self, "int_gamma")
+        if not 0 < self.update_proportion <= 1:
+            raise ValueError(f"update_proportion must lie in (0, 1], got {self.update_proportion!r}")
         if self.bptt_horizon is not None and (self.bptt_horizon < 1 or self.num_steps % self.bptt_horizon):
             raise ValueError(
                 f"bptt_horizon={self.bptt_horizon} must be a positive divisor of num_steps={self.num_steps}"
@@ -136,6 +157,12 @@ class PPO(Algorithm):
     `env` is an env id (made with `thrust.make`: `config.num_envs` copies, with `env_kwargs`, at the
     first `learn`) or a ready Thrust `VecEnv` (stepped in lockstep: `batch_size == num_envs`).
     Hyperparameters are `PPOConfig` fields; the env's preset is applied first, then these.
+
+    With `curiosity="rnd"` the critic has a second head for the intrinsic return of `thrust.curiosity.RND`
+    (bonuses computed from the rollout before the advantages, GAE with `int_gamma` and no episode ends),
+    the policy follows `ext_coef · A_ext + int_coef · A_int`, and each minibatch's loss also holds the
+    intrinsic value loss and the predictor's loss on `update_proportion` of its samples. `losses/value_loss`
+    is then the extrinsic head's.
     """
 
     name = "ppo"
@@ -143,16 +170,52 @@ class PPO(Algorithm):
     progress_metrics = ("losses/approx_kl",)
     config: PPOConfig
 
+    def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
+        super()._setup(config, envs, env_kwargs)
+        self.curiosity: RND | None = None
+        if config.curiosity == "rnd":
+            self.curiosity = RND(self.observation_space, config.num_envs, config.int_gamma).to(self.device)
+            # The predictor trains with the policy: in `self.parameters` (clipping) and the optimizer.
+            predictor = list(self.curiosity.predictor.parameters())
+            self.parameters += predictor
+            self.optimizer.add_param_group({"params": predictor})
+
+    def value_heads(self) -> int:
+        """Two with curiosity (extrinsic, intrinsic), else one."""
+        return 1 if self.config.curiosity is None else 2
+
+    def extra_state(self) -> dict[str, Any]:
+        """RND's networks and running statistics (its predictor's optimizer state is in the optimizer's)."""
+        return {} if self.curiosity is None else {"curiosity": self.curiosity.state_dict()}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what `extra_state` returned."""
+        if self.curiosity is not None:
+            self.curiosity.load_state_dict(state["curiosity"])
+
+    def advantages(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """GAE per value head (detail 5), bootstrapped from V(next obs): `(the policy's advantages [T, N],
+        returns [H, T, N])`. With curiosity, the intrinsic head first gets its rewards, RND's bonuses."""
+        config, storage = self.config, self.storage
+        with torch.no_grad():
+            next_values = self.policy.value(storage.next_obs, self.collector.state)
+            next_values = next_values.view(storage.num_envs, -1).T.contiguous()  # [H, N]
+        gae(storage.rewards, storage.values, storage.terminations, storage.truncations, storage.final_values,
+            next_values[0], config.gamma, config.gae_lambda, out=storage.advantages)
+        if self.curiosity is None:
+            return storage.advantages, (storage.advantages + storage.values)[None]
+        # Step t's bonus: the novelty of the observation it led to (obs[t + 1], after the last step next_obs).
+        storage.head_rewards[1] = self.curiosity.intrinsic_rewards(torch.cat((storage.obs[1:], storage.next_obs[None])))
+        never = torch.zeros_like(storage.terminations)  # the intrinsic return runs on across episode ends
+        gae(storage.head_rewards[1], storage.head_values[1], never, never, storage.head_final_values[1],
+            next_values[1], config.int_gamma, config.gae_lambda, out=storage.head_advantages[1])
+        advantages = config.ext_coef * storage.head_advantages[0] + config.int_coef * storage.head_advantages[1]
+        return advantages, storage.head_advantages + storage.head_values
+
     def update(self) -> dict[str, float]:
         """GAE advantages, then epochs of clipped-surrogate minibatch steps; returns the losses."""
         config, policy, storage = self.config, self.policy, self.storage
-
-        # ---- Advantages (detail 5): GAE(λ), bootstrapped from V(next obs); returns = advantages + values ----
-        with torch.no_grad():
-            next_values = policy.value(storage.next_obs, self.collector.state)
-        gae(storage.rewards, storage.values, storage.terminations, storage.truncations, storage.final_values,
-            next_values, config.gamma, config.gae_lambda, out=storage.advantages)
-        returns = storage.advantages + storage.values
+        advantages, returns = self.advantages()
 
         # ---- Update: epochs × shuffled minibatches (detail 6) of sequences [L, ...] ----
         # A feed-forward policy's sequences are single steps (L = 1: the flattened batch); a recurrent one's are
@@ -160,8 +223,9 @@ class PPO(Algorithm):
         length = config.sequence_length
         b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values = (
             sequences(x, length) for x in
-            (storage.obs, storage.actions, storage.logprobs, storage.advantages, returns, storage.values)
+            (storage.obs, storage.actions, storage.logprobs, advantages, returns[0], storage.values)
         )
+        b_int_returns = None if self.curiosity is None else sequences(returns[1], length)
         recurrent = storage.states is not None
         b_initial_states = storage.states[::length].flatten(0, 1) if recurrent else None
         b_episode_starts = sequences(storage.episode_starts(), length) if recurrent else None
@@ -187,9 +251,14 @@ class PPO(Algorithm):
                     clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
 
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
-                    ratio, entropy, new_value, b_advantages[:, index].flatten(), b_returns[:, index].flatten(),
-                    b_values[:, index].flatten(), config,
+                    ratio, entropy, new_value if self.curiosity is None else new_value[:, 0],
+                    b_advantages[:, index].flatten(), b_returns[:, index].flatten(), b_values[:, index].flatten(),
+                    config,
                 )
+                if self.curiosity is not None:
+                    curiosity_losses = self.curiosity_losses(new_value[:, 1], b_int_returns[:, index].flatten(),
+                                                             b_obs[:, index].flatten(0, 1))
+                    loss = loss + config.vf_coef * curiosity_losses[0] + curiosity_losses[1]
                 self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
                 num_gradient_steps += 1
             self.check_losses()
@@ -197,10 +266,10 @@ class PPO(Algorithm):
                 break
 
         # ---- Log ----
-        y_pred, y_true = storage.values, returns
+        y_pred, y_true = storage.values, returns[0]
         var_y = y_true.var()
         explained_var = (1 - (y_true - y_pred).var() / var_y).item() if var_y > 0 else float("nan")
-        return {
+        metrics = {
             "losses/value_loss": value_loss.item(),
             "losses/policy_loss": policy_loss.item(),
             "losses/entropy": entropy_loss.item(),
@@ -209,3 +278,19 @@ class PPO(Algorithm):
             "losses/clipfrac": (clipfrac_sum / num_gradient_steps).item(),
             "losses/explained_variance": explained_var,
         }
+        if self.curiosity is not None:
+            metrics["losses/intrinsic_value_loss"] = curiosity_losses[0].item()
+            metrics["losses/predictor_loss"] = curiosity_losses[1].item()
+            metrics["charts/intrinsic_reward"] = storage.head_rewards[1].mean().item()
+        return metrics
+
+    def curiosity_losses(
+        self, new_int_values: torch.Tensor, int_returns: torch.Tensor, obs: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """A minibatch's `(intrinsic value loss, predictor loss)`: the intrinsic head's squared error
+        (unclipped, as CleanRL's RND), and RND's distillation loss on `update_proportion` of the samples,
+        drawn at random (a fixed number of them, so that nothing waits on the device)."""
+        int_value_loss = 0.5 * (new_int_values - int_returns).square().mean()
+        count = max(1, round(self.config.update_proportion * len(obs)))
+        rows = torch.randperm(len(obs), generator=self.generator, device=self.device)[:count]
+        return int_value_loss, self.curiosity.predictor_loss(obs[rows])

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from thrust.envs.acrobot import Acrobot
 from thrust.envs.cartpole import CartPole
 from thrust.envs.cue_recall import CueRecall
+from thrust.envs.locked_corridor import LockedCorridor
 from thrust.envs.mountain_car import MountainCar, MountainCarContinuous
 from thrust.envs.native import NativeVecEnv, normal, numpy_square, numpy_square32, randint, uniform
 from thrust.envs.pendulum import Pendulum
@@ -23,9 +24,10 @@ registry: dict[str, Callable[..., VecEnv]] = {
     "MountainCarContinuous-v0": MountainCarContinuous,
     "Pendulum-v1": Pendulum,
     "CueRecall-v0": CueRecall,
+    "LockedCorridor-v0": LockedCorridor,
 }
 
 __all__ = [
-    "Acrobot", "CartPole", "CueRecall", "MountainCar", "MountainCarContinuous", "NativeVecEnv", "Pendulum",
-    "normal", "numpy_square", "numpy_square32", "randint", "registry", "uniform",
+    "Acrobot", "CartPole", "CueRecall", "LockedCorridor", "MountainCar", "MountainCarContinuous", "NativeVecEnv",
+    "Pendulum", "normal", "numpy_square", "numpy_square32", "randint", "registry", "uniform",
 ]
