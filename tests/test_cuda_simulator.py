@@ -43,3 +43,8 @@ def test_device_cuda_needs_a_native_env():
         thrust.make("CartPole-v1", 4, device="cuda", backend="serial")
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         thrust.make("CartPole-v1", 4, device="tpu")
+
+
+def test_algorithms_that_step_numpy_envs_refuse_gpu_envs():
+    with pytest.raises(ValueError, match="IMPALA steps numpy envs"):
+        thrust.IMPALA("CartPole-v1", backend="cuda", num_envs=4)

@@ -141,6 +141,7 @@ class PPO(Algorithm):
     name = "ppo"
     Config = PPOConfig
     progress_metrics = ("losses/approx_kl",)
+    device_envs = True  # the rollout, GAE and the update stay on the device with GPU envs
     config: PPOConfig
 
     def update(self) -> dict[str, float]:

@@ -147,7 +147,8 @@ class NativeCudaVecEnv(VecEnv):
         self.running_lengths = torch.zeros(num_envs, dtype=torch.int64, device=self.device)
         self._actions = take(host_envs._actions.shape, host_envs._actions.dtype)
         self._errors = torch.zeros(1, dtype=torch.int64, device=self.device)
-        self._errors_seen = torch.zeros(1, dtype=torch.int64, pin_memory=not simulated())
+        self._errors_seen = torch.zeros(1, dtype=torch.int64, pin_memory=not simulated())  # host memory
+        self._errors_seen_view = self._errors_seen.numpy()  # read without a tensor call
         self._env_ids = np.arange(num_envs)
         self._seeded = False
         # The kernels' views of the tensors, made once (a view costs more Python time than a launch).
@@ -210,7 +211,7 @@ class NativeCudaVecEnv(VecEnv):
     def _raise_invalid_action(self, synchronize: bool) -> None:
         """`ValueError` if a kernel found an invalid action (reading the last host copy of the flag, or the
         flag itself when `synchronize`)."""
-        flag = int((self._errors if synchronize else self._errors_seen)[0])
+        flag = int(self._errors[0]) if synchronize else int(self._errors_seen_view[0])
         if flag:
             self._errors.zero_()
             self._errors_seen.zero_()
