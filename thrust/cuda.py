@@ -52,7 +52,7 @@ def device_array(tensor: torch.Tensor, dtype: np.dtype | None = None) -> Any:
     The one place where the GPU and the simulator differ in memory: on a GPU, numba's view of the tensor's
     device memory (`__cuda_array_interface__`); under the simulator, the numpy view of the host tensor.
     """
-    array = tensor.numpy() if simulated() else cuda.as_cuda_array(tensor)
+    array = tensor.numpy() if simulated() else cuda.as_cuda_array(tensor, sync=False)  # launches follow torch
     return array if dtype is None else array.view(dtype)
 
 
