@@ -18,6 +18,8 @@ step by step what the CPU loop does), a torch loop over `T` for tensors on anoth
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 import torch
@@ -141,7 +143,7 @@ def vtrace_step(behaviour_logprob, target_logprob, reward, value, terminated, tr
                 gamma, rho_bar, c_bar, gae_lambda, running):
     """One step of the V-trace recursion for one env: `(running, pg_advantage)` at `t`, from `running` =
     vs_{t+1} − V(x_{t+1}) (float64). Shared by the CPU kernel and the CUDA one (`thrust.advantage_cuda`)."""
-    ratio = np.exp(np.float64(target_logprob) - np.float64(behaviour_logprob))
+    ratio = math.exp(np.float64(target_logprob) - np.float64(behaviour_logprob))
     rho = min(rho_bar, ratio)
     reward = np.float64(reward)
     value = np.float64(value)

@@ -31,7 +31,16 @@ def cuda_available() -> bool:
 
 
 def check_cuda() -> None:
-    """`RuntimeError` unless `cuda_available()`."""
+    """`RuntimeError` unless `cuda_available()`, and on a GPU unless numba's CUDA target is NVIDIA's numba-cuda
+    (numba's own built-in target, deprecated, types two-argument `min`/`max` wrongly in device code)."""
+    if simulated():
+        return
+    if cuda_available() and getattr(cuda, "implementation", "Built-in") != "NVIDIA":
+        raise RuntimeError(
+            "native envs on the GPU need NVIDIA's numba-cuda package as numba's CUDA target (numba's built-in one "
+            "miscompiles env functions that call min or max): pip install 'thrust-rl[gpu]' (or numba-cuda[cu12] / "
+            "numba-cuda[cu13] for your CUDA version)"
+        )
     if not cuda_available():
         raise RuntimeError(
             "device='cuda' needs a CUDA GPU that numba and torch can use (numba sees one: "
