@@ -20,10 +20,17 @@ the device: that env is not stepped, and the `step` that finds the flag raises `
 costs no synchronization: the flag is copied to host memory asynchronously, so on a GPU the error comes at
 the step after the bad one or later (at once under the simulator, and at the next `reset`/`state_dict`).
 
+Indices are not checked on the GPU either: find an env function's out-of-bounds write with the CPU env's
+debug mode (`THRUST_NATIVE_DEBUG=1`, see `thrust.envs.native`). On a GPU, numba's CUDA target must be NVIDIA's
+numba-cuda (`pip install 'thrust-rl[gpu]'`): numba's built-in one mistypes two-argument `min`/`max`.
+
 Without a GPU, numba's CUDA simulator (`NUMBA_ENABLE_CUDASIM=1` in the environment before numba is
 imported) runs the same kernels in Python threads, on host memory: tensors are then CPU tensors, and the
 env functions run as Python (numba's CPU-compiled helpers such as `uniform` are swapped for their Python
-originals, which the simulator can call). That is how the tests prove the kernels exact on the CPU.
+originals, which the simulator can call). That is how the tests prove the kernels exact on the CPU, for
+every built-in env and the example. The simulator computes with NumPy's scalar rules, where a Python float
+meeting a float32 stays float32 (numba makes it float64): an env that mixes them without `np.float32(...)`
+or `np.float64(...)` (the built-in ones never do) can differ under the simulator, not on a GPU.
 """
 
 from __future__ import annotations
