@@ -8,6 +8,7 @@ only where CUDA is asked for: importing it imports `numba.cuda`, which fixes the
 
 from __future__ import annotations
 
+import functools
 import types
 import warnings
 from typing import Any
@@ -74,8 +75,13 @@ def launch(kernel: Any, num_threads: int, *args: Any) -> None:
             warnings.filterwarnings("ignore", "overflow encountered in scalar", RuntimeWarning)
             kernel[blocks, threads](*args)
     else:
-        stream = cuda.external_stream(torch.cuda.current_stream().cuda_stream)
-        kernel[blocks, threads, stream](*args)
+        kernel[blocks, threads, _stream(torch.cuda.current_stream().cuda_stream)](*args)
+
+
+@functools.lru_cache(maxsize=16)
+def _stream(pointer: int) -> Any:
+    """numba's handle on the CUDA stream at `pointer` (torch's), made once per stream."""
+    return cuda.external_stream(pointer)
 
 
 def python_twin(fn: types.FunctionType) -> types.FunctionType:

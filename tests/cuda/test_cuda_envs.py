@@ -145,3 +145,8 @@ def test_invalid_actions_are_named_and_the_env_goes_on():
     with pytest.raises(ValueError, match="must be finite"):
         pendulum.step(torch.tensor([[0.5], [float("nan")]]))
         pendulum.state_dict()
+
+
+def test_gpu_envs_do_not_render():
+    with pytest.raises(ValueError, match="do not render"):
+        thrust.make("CartPole-v1", 2, device="cuda", render_mode="rgb_array")

@@ -136,6 +136,8 @@ class NativeCudaVecEnv(VecEnv):
             raise ValueError(
                 f"device='cuda' runs native envs (NativeVecEnv subclasses) only, got {type(host_envs).__name__}"
             )
+        if host_envs.render_mode is not None:
+            raise ValueError("native envs on the GPU do not render: make the same env on the CPU to render it")
         cls, num_envs = type(host_envs), host_envs.num_envs
         self.env_class, self.device = cls, tensor_device()
         spec = EnvSpec(id=host_envs.env_spec.id, kwargs=host_envs.env_spec.kwargs, backend="cuda",
