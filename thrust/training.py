@@ -99,9 +99,10 @@ class Algorithm:
         self.config = config
         self.device = torch.device(config.device)
         # The identity of the envs, in one place: the VecEnv's own, or what thrust.make will make them from.
-        env_device = config.device if self.device_envs else "cpu"
         backend = envs.env_spec.backend if envs is not None else \
-            resolve_backend(config.env_id, config.num_envs, config.backend, config.num_workers, None, env_device)
+            resolve_backend(config.env_id, config.num_envs, config.backend, config.num_workers, None)
+        if backend == "native" and config.backend == "auto" and self.device_envs and self.device.type == "cuda":
+            backend = "cuda"  # a native env on the learner's GPU
         self.env_spec = envs.env_spec if envs is not None else EnvSpec(
             id=config.env_id, kwargs=env_kwargs, num_workers=config.num_workers, seed=config.seed, backend=backend,
         )
