@@ -4,7 +4,8 @@
    N ∈ {4096, 65536, 1M} envs, random actions drawn on the device before timing, against the same env's
    CPU kernels (numba threads) at the same N.
 2. End-to-end PPO SPS (CartPole, MLP 64×64, learning included) at large N: `thrust.PPO(device="cuda")` on
-   GPU envs (rollout, GAE and update on the device) against `thrust.PPO(device="cpu")` on CPU envs.
+   GPU envs (rollout, GAE and update on the device) against `thrust.PPO(device="cpu")` on CPU envs, torch
+   and numba on every core.
 3. Wall time to solve CartPole (mean of the last 20 episodes ≥ 475) on the GPU after warm-up.
 
 Without a CUDA GPU it says so and exits cleanly (status 0). Under numba's CUDA simulator
@@ -63,7 +64,7 @@ def ppo_rate(num_envs: int, num_steps: int, device: str, iterations: int) -> flo
     learner = "cpu" if simulated() else device
     model = thrust.PPO("CartPole-v1", seed=1, device=learner, backend=backend, num_envs=num_envs,
                        num_steps=num_steps, total_timesteps=num_envs * num_steps * (iterations + 1),
-                       hidden_sizes=(64, 64), num_minibatches=4, update_epochs=4)
+                       hidden_sizes=(64, 64), num_minibatches=4, update_epochs=4, num_threads=os.cpu_count() or 1)
     times: list[float] = []
 
     def tick(agent, metrics):
@@ -109,7 +110,6 @@ def main() -> None:
               "nothing measured. Run it on a machine with a GPU (or with NUMBA_ENABLE_CUDASIM=1 and --quick to "
               "check the script on the CPU).")
         return
-    torch.set_num_threads(os.cpu_count() or 1)
     sizes = [64, 256] if args.quick else [4096, 65536, 1 << 20]
     window = 0.2 if args.quick else 3.0
     name = "numba CUDA simulator (not a measurement)" if simulated() else torch.cuda.get_device_name()

@@ -12,28 +12,15 @@ returned at step `t`, `values[t]` is V(obs before step t). Three kinds of step:
 `terminations[t]`: terminated wins). `next_values` is V of the observation after the last step.
 
 `gae` and `vtrace` pick the implementation: a compiled numba loop for numpy arrays and CPU tensors
-(zero-copy), a numba CUDA kernel for CUDA tensors (one thread per env: `thrust.advantage_cuda`, computing
-step by step what the CPU loop does), a torch loop over `T` for tensors on another accelerator.
+(zero-copy), a numba CUDA kernel for CUDA tensors (one thread per env, computing each step as the CPU
+loop does: `thrust.advantage_cuda`), a torch loop over `T` for tensors on another accelerator.
 """
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 import torch
-
-
-@numba.njit(inline="always")
-def gae_step(reward, value, terminated, truncated, final_value, next_value, gamma, gae_lambda, running):
-    """One step of the GAE recursion for one env: the advantage at `t` from `running`, the one at `t + 1`
-    (float64). Shared by the CPU kernel and the CUDA one (`thrust.advantage_cuda`), so both compute alike."""
-    if terminated:
-        return reward - value
-    if truncated:
-        return reward + gamma * final_value - value
-    return reward + gamma * next_value - value + gamma * gae_lambda * running
 
 
 @numba.njit(cache=True, fastmath=False)
@@ -55,9 +42,13 @@ def _gae_kernel(
     running = np.zeros(num_envs)
     for t in range(num_steps - 1, -1, -1):
         for n in range(num_envs):
-            next_value = next_values[n] if t == num_steps - 1 else values[t + 1, n]
-            running[n] = gae_step(rewards[t, n], values[t, n], terminations[t, n], truncations[t, n],
-                                  final_values[t, n], next_value, gamma, gae_lambda, running[n])
+            if terminations[t, n]:
+                running[n] = rewards[t, n] - values[t, n]
+            elif truncations[t, n]:
+                running[n] = rewards[t, n] + gamma * final_values[t, n] - values[t, n]
+            else:
+                next_value = next_values[n] if t == num_steps - 1 else values[t + 1, n]
+                running[n] = rewards[t, n] + gamma * next_value - values[t, n] + gamma * gae_lambda * running[n]
             advantages[t, n] = running[n]
 
 
@@ -138,31 +129,6 @@ def gae(
     return out
 
 
-@numba.njit(inline="always")
-def vtrace_step(behaviour_logprob, target_logprob, reward, value, terminated, truncated, final_value, next_value,
-                gamma, rho_bar, c_bar, gae_lambda, running):
-    """One step of the V-trace recursion for one env: `(running, pg_advantage)` at `t`, from `running` =
-    vs_{t+1} − V(x_{t+1}) (float64). Shared by the CPU kernel and the CUDA one (`thrust.advantage_cuda`)."""
-    ratio = math.exp(np.float64(target_logprob) - np.float64(behaviour_logprob))
-    rho = min(rho_bar, ratio)
-    reward = np.float64(reward)
-    value = np.float64(value)
-    if terminated:
-        next_value = 0.0
-        next_vs = 0.0
-        trace = 0.0
-    elif truncated:
-        next_value = np.float64(final_value)
-        next_vs = next_value
-        trace = 0.0
-    else:
-        next_value = np.float64(next_value)
-        # running still holds vs_{t+1} − V(x_{t+1}); it is 0 after the last step (vs_T = V(x_T)).
-        next_vs = next_value + running
-        trace = gamma * gae_lambda * min(c_bar, ratio) * running
-    return rho * (reward + gamma * next_value - value) + trace, rho * (reward + gamma * next_vs - value)
-
-
 @numba.njit(cache=True, fastmath=False)
 def _vtrace_kernel(
     behaviour_logprobs: np.ndarray,
@@ -186,12 +152,26 @@ def _vtrace_kernel(
     running = np.zeros(num_envs)
     for t in range(num_steps - 1, -1, -1):
         for n in range(num_envs):
-            next_value = next_values[n] if t == num_steps - 1 else values[t + 1, n]
-            running[n], pg_advantages[t, n] = vtrace_step(
-                behaviour_logprobs[t, n], target_logprobs[t, n], rewards[t, n], values[t, n], terminations[t, n],
-                truncations[t, n], final_values[t, n], next_value, gamma, rho_bar, c_bar, gae_lambda, running[n],
-            )
-            vs[t, n] = np.float64(values[t, n]) + running[n]
+            ratio = np.exp(np.float64(target_logprobs[t, n]) - np.float64(behaviour_logprobs[t, n]))
+            rho = min(rho_bar, ratio)
+            reward = np.float64(rewards[t, n])
+            value = np.float64(values[t, n])
+            if terminations[t, n]:
+                next_value = 0.0
+                next_vs = 0.0
+                trace = 0.0
+            elif truncations[t, n]:
+                next_value = np.float64(final_values[t, n])
+                next_vs = next_value
+                trace = 0.0
+            else:
+                next_value = np.float64(next_values[n] if t == num_steps - 1 else values[t + 1, n])
+                # running[n] still holds vs_{t+1} − V(x_{t+1}); it is 0 after the last step (vs_T = V(x_T)).
+                next_vs = next_value + running[n]
+                trace = gamma * gae_lambda * min(c_bar, ratio) * running[n]
+            pg_advantages[t, n] = rho * (reward + gamma * next_vs - value)
+            running[n] = rho * (reward + gamma * next_value - value) + trace
+            vs[t, n] = value + running[n]
 
 
 def _vtrace_torch(
