@@ -12,7 +12,8 @@ returned at step `t`, `values[t]` is V(obs before step t). Three kinds of step:
 `terminations[t]`: terminated wins). `next_values` is V of the observation after the last step.
 
 `gae` and `vtrace` pick the implementation: a compiled numba loop for numpy arrays and CPU tensors
-(zero-copy), a torch loop over `T` for tensors on an accelerator.
+(zero-copy), a numba CUDA kernel for CUDA tensors (one thread per env, computing each step as the CPU
+loop does: `thrust.advantage_cuda`), a torch loop over `T` for tensors on another accelerator.
 """
 
 from __future__ import annotations
@@ -107,6 +108,12 @@ def gae(
     if isinstance(values, torch.Tensor):
         if out is None:
             out = torch.empty_like(values)
+        if values.device.type == "cuda":
+            from thrust.advantage_cuda import gae_cuda  # numba's CUDA target: imported only when asked for
+
+            gae_cuda(rewards, values, terminations.bool(), truncations.bool(), final_values, next_values,
+                     gamma, gae_lambda, out)
+            return out
         if values.device.type != "cpu":
             _gae_torch(rewards, values, terminations.bool(), truncations.bool(), final_values, next_values,
                        float(gamma), float(gae_lambda), out)
@@ -297,6 +304,11 @@ def vtrace(
     vs, pg_advantages = _check_vtrace_inputs(inputs, out)
     scalars = (float(gamma), float(rho_bar), float(c_bar), float(gae_lambda))
     if isinstance(values, torch.Tensor):
+        if values.device.type == "cuda":
+            from thrust.advantage_cuda import vtrace_cuda  # numba's CUDA target: imported only when asked for
+
+            vtrace_cuda(*inputs.values(), *scalars, vs, pg_advantages)
+            return vs, pg_advantages
         if values.device.type != "cpu":
             _vtrace_torch(*inputs.values(), *scalars, vs, pg_advantages)
             return vs, pg_advantages

@@ -15,12 +15,19 @@ reached it.
 
 On an accelerator every env array goes through a pinned host buffer with one asynchronous copy; on
 the CPU observations reach the policy without a copy, or with the one copy into storage.
+
+Envs that hand out torch tensors (native envs on the GPU, `thrust.make(..., device="cuda")`) keep the
+whole rollout on the device with no host synchronization per step: actions go to the env as tensors,
+every time-limited step's bootstrap value comes from one forward over all the final observations (the
+rows that did not end are valued too, and never read), and the episode statistics are gathered on the
+device and read once per rollout. `env_time`/`inference_time` then time the launches, not the work.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
@@ -66,10 +73,12 @@ class Collector:
         self.staging: dict[str, torch.Tensor] = {}
         self.state = policy.initial_state(storage.num_envs, self.device)
         """a recurrent policy's state per env, where the next step starts (None for a feed-forward policy)"""
+        self.device_episodes: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+        """with GPU envs: per step and env, whether an episode ended, its return and length (`record_episodes`)"""
 
     # -- host ↔ device -----------------------------------------------------------------------------
 
-    def to_device(self, array: np.ndarray, name: str, out: torch.Tensor | None = None) -> torch.Tensor:
+    def to_device(self, array: np.ndarray | torch.Tensor, name: str, out: torch.Tensor | None = None) -> torch.Tensor:
         """`array` on the learner's device, written into `out` (cast to its dtype) when given.
 
         On the CPU: zero-copy, or one copy into `out`. On an accelerator: one non-blocking copy from a
@@ -77,6 +86,8 @@ class Collector:
         count (the truncated envs) reuses it; reused only after the next step's synchronizing
         `action.cpu()`, so an in-flight copy is never overwritten.
         """
+        if isinstance(array, torch.Tensor):  # a GPU env's buffer: one device copy, or none
+            return array.to(self.device) if out is None else out.copy_(array)
         tensor = torch.from_numpy(array)
         if self.pinned:
             staging = self.staging.get(name)
@@ -110,6 +121,13 @@ class Collector:
         env_action = action.cpu().numpy()
         return env_action if self.clip_bounds is None else np.clip(env_action, *self.clip_bounds)
 
+    def device_actions(self, action: torch.Tensor) -> torch.Tensor:
+        """Policy actions as an env that takes tensors takes them: Box actions clipped, on the device."""
+        if self.clip_bounds is None:
+            return action
+        low, high = (torch.as_tensor(bound, device=action.device) for bound in self.clip_bounds)
+        return torch.clamp(action, low, high)
+
     # -- rollouts ----------------------------------------------------------------------------------
 
     def reset(self, envs: VecEnv, seed: int | None) -> None:
@@ -122,6 +140,7 @@ class Collector:
     def collect(self, envs: VecEnv) -> RolloutStatistics:
         """One rollout of `storage.num_steps` steps from `storage.next_obs`; leaves `next_obs` at its end."""
         policy, storage, state, stats = self.policy, self.storage, self.state, RolloutStatistics()
+        on_device = isinstance(envs.observations, torch.Tensor)  # a GPU env: no host synchronization per step
         storage.obs[0] = storage.next_obs
         for step in range(storage.num_steps):
             tick = time.perf_counter()
@@ -131,7 +150,7 @@ class Collector:
             storage.actions[step] = action
             storage.logprobs[step] = logprob
             storage.head_values[:, step] = value.view(storage.num_envs, -1).T  # every value head's row
-            env_action = self.env_actions(action)
+            env_action = self.device_actions(action) if on_device else self.env_actions(action)
             tock = time.perf_counter()
             stats.inference_time += tock - tick
 
@@ -147,20 +166,49 @@ class Collector:
             # Straight into the next step's slot (after the last step: next_obs), one copy per step.
             next_slot = storage.obs[step + 1] if step + 1 < storage.num_steps else storage.next_obs
             self.observe(obs, update_statistics=True, out=next_slot)
-            time_limited = truncations & ~terminations
-            if time_limited.any():
-                rows = np.flatnonzero(time_limited)
-                final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
-                device_rows = self.to_device(rows, "rows")
-                with torch.no_grad():
-                    final_values = policy.value(final_obs, None if state is None else state[device_rows])
-                    storage.head_final_values[:, step, device_rows] = final_values.view(len(rows), -1).T
+            self.value_final_observations(step, infos, truncations & ~terminations, on_device)
             if state is not None:  # the next episode starts from zeros
                 state.mul_(torch.logical_or(storage.terminations[step], storage.truncations[step])
                            .logical_not_().to(state.dtype)[:, None, None])
+            self.record_episodes(step, infos, stats, on_device)
+            stats.inference_time += time.perf_counter() - tick
+        if on_device:  # the rollout's one synchronization
+            ended, returns, lengths = self.device_episodes
+            stats.episode_returns, stats.episode_lengths = returns[ended].tolist(), lengths[ended].tolist()
+        return stats
+
+    def value_final_observations(self, step: int, infos: dict, time_limited: Any, on_device: bool) -> None:
+        """V(final observation), every value head, of the time-limited rows into
+        `storage.head_final_values[:, step]` (detail 14), valued from the state that reached them.
+        On the device every row is valued (in one forward, without asking the device which rows ended); the
+        others' values are never read."""
+        state, storage = self.state, self.storage
+        if on_device:
+            final_obs = self.observe(infos["final_obs"], update_statistics=False, name="final_obs")
+            with torch.no_grad():
+                storage.head_final_values[:, step] = self.policy.value(final_obs, state).view(storage.num_envs, -1).T
+        elif time_limited.any():
+            rows = np.flatnonzero(time_limited)
+            final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
+            device_rows = self.to_device(rows, "rows")
+            with torch.no_grad():
+                final_values = self.policy.value(final_obs, None if state is None else state[device_rows])
+                storage.head_final_values[:, step, device_rows] = final_values.view(len(rows), -1).T
+
+    def record_episodes(self, step: int, infos: dict, stats: RolloutStatistics, on_device: bool) -> None:
+        """The episodes that ended at `step`: into `stats` from numpy, or into `device_episodes[:][step]`."""
+        if not on_device:
             ended = infos["_episode"]
             if ended.any():
                 stats.episode_returns.extend(infos["episode"]["r"][ended].tolist())
                 stats.episode_lengths.extend(infos["episode"]["l"][ended].tolist())
-            stats.inference_time += time.perf_counter() - tick
-        return stats
+            return
+        if self.device_episodes is None:
+            shape, device = self.storage.terminations.shape, self.device
+            self.device_episodes = (torch.zeros(shape, dtype=torch.bool, device=device),
+                                    torch.zeros(shape, dtype=torch.float64, device=device),
+                                    torch.zeros(shape, dtype=torch.int64, device=device))
+        ended, returns, lengths = self.device_episodes
+        ended[step].copy_(infos["_episode"])
+        returns[step].copy_(infos["episode"]["r"])
+        lengths[step].copy_(infos["episode"]["l"])

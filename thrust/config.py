@@ -19,7 +19,7 @@ import torch
 
 from thrust.presets import preset
 
-BACKENDS = ("auto", "native", "serial", "multiprocessing", "envpool")  # what thrust.make accepts
+BACKENDS = ("auto", "native", "cuda", "serial", "multiprocessing", "envpool")  # what thrust.make accepts
 
 
 @dataclass
@@ -35,7 +35,7 @@ class TrainConfig:
     device: str = "cpu"
     """torch device of the networks, the rollout storage and the update ("cpu", "cuda", "cuda:1")"""
     backend: str = "auto"
-    """env backend: "auto", "native", "serial", "multiprocessing" or "envpool" (see thrust.make)"""
+    """env backend: "auto", "native", "cuda", "serial", "multiprocessing" or "envpool" (see thrust.make)"""
     num_envs: int = 4
     """environments stepped in parallel"""
     num_workers: int | None = None
@@ -123,7 +123,7 @@ def check_backend(config: TrainConfig) -> None:
         return
     if config.num_workers < 1:
         raise ValueError(f"num_workers must be a positive number or None, got {config.num_workers!r}")
-    if config.backend in ("native", "serial"):
+    if config.backend in ("native", "cuda", "serial"):
         raise ValueError(f"num_workers needs backend 'multiprocessing', 'envpool' or 'auto', not {config.backend!r}")
 
 

@@ -3,6 +3,7 @@ measure which backend, worker count and batch size step a Gymnasium env fastest 
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import importlib
 import inspect
@@ -14,6 +15,7 @@ from typing import Any
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from thrust.atari import make_atari, register_ale_envs
 from thrust.envs import registry as native_registry
@@ -119,11 +121,29 @@ def check_native_kwargs(env_id: str, constructor: Callable[..., VecEnv], env_kwa
         raise ValueError(f"the native {env_id} takes only {taken} as keyword arguments, not {unknown}{gymnasium}")
 
 
+def device_type(device: str | torch.device) -> str:
+    """"cpu", "cuda", ...: the kind of torch device `device` names; `ValueError` if it names none."""
+    try:
+        return torch.device(device).type
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device must be 'cpu' or 'cuda' (where the envs run), got {device!r}") from error
+
+
 def resolve_backend(
-    env_id: str, num_envs: int, backend: str, num_workers: int | None, batch_size: int | None
+    env_id: str, num_envs: int, backend: str, num_workers: int | None, batch_size: int | None, device: str = "cpu"
 ) -> str:
-    """The backend `make` uses for `backend` ("auto" picks one), after checking the options fit it."""
+    """The backend `make` uses for `backend` ("auto" picks one) and the envs' `device`, after checking the
+    options fit it: `device="cuda"` is the "cuda" backend (native envs on the GPU)."""
     env_id = import_env_module(env_id)
+    if device_type(device) == "cuda":
+        if backend not in ("auto", "native", "cuda"):
+            raise ValueError(f"device='cuda' runs native envs on the GPU: backend must be 'auto', not {backend!r}")
+        if env_id not in native_registry:
+            raise ValueError(f"device='cuda' runs native envs only, and {env_id!r} has none; native envs: "
+                             f"{sorted(native_registry)}")
+        backend = "cuda"
+    elif device_type(device) != "cpu":
+        raise ValueError(f"device must be 'cpu' or 'cuda' (where the envs run), got {device!r}")
     if backend == "auto":
         if env_id in native_registry:
             backend = "native"
@@ -135,9 +155,9 @@ def resolve_backend(
         raise ValueError(f"unknown backend {backend!r}; choose from 'auto', {', '.join(map(repr, BACKENDS))}")
     if backend == "envpool" and batch_size not in (None, num_envs):
         raise ValueError("the envpool backend runs in sync mode only: leave batch_size unset")
-    if backend in ("native", "serial") and (num_workers is not None or batch_size not in (None, num_envs)):
+    if backend in ("native", "cuda", "serial") and (num_workers is not None or batch_size not in (None, num_envs)):
         raise ValueError(f"num_workers and batch_size need backend='multiprocessing' or 'envpool', not {backend!r}")
-    if backend == "native" and env_id not in native_registry:
+    if backend in ("native", "cuda") and env_id not in native_registry:
         raise ValueError(f"{env_id!r} has no native implementation; native envs: {sorted(native_registry)}")
     return backend
 
@@ -150,6 +170,7 @@ def make(
     num_workers: int | None = None,
     batch_size: int | None = None,
     step_timeout: float | None = None,
+    device: str = "cpu",
     **env_kwargs: Any,
 ) -> VecEnv:
     """Make `num_envs` copies of `env_id` behind Thrust's vector interface.
@@ -165,6 +186,8 @@ def make(
     envs ready. "ALE/…" ids get the standard Atari preprocessing. `seed` seeds the first `reset()`
     that is called without a seed (env `i` gets `seed + i`). `step_timeout` (multiprocessing only):
     seconds a worker may take to step its envs before a `TimeoutError` names the env that hangs.
+    `device="cuda"` (the same as `backend="cuda"`) steps a native env's own functions as CUDA kernels,
+    returning torch tensors on the GPU (see `thrust.envs.native_cuda`; a `RuntimeError` without CUDA).
 
     The envs' `env_spec` records the id, the env kwargs, the backend chosen, the workers and `seed`.
     `env_id` may be such an `EnvSpec`: `make(envs.env_spec, num_envs=16, seed=0)` makes envs of the same
@@ -188,14 +211,15 @@ def make(
             raise ValueError(
                 "an EnvSpec fixes the backend and the env kwargs; change them with dataclasses.replace(spec, ...)"
             )
-        return make(spec.id, num_envs, seed, spec.backend, num_workers_like(spec, num_envs, num_workers, batch_size),
+        backend = "cuda" if device_type(device) == "cuda" else spec.backend
+        return make(spec.id, num_envs, seed, backend, num_workers_like(spec, num_envs, num_workers, batch_size),
                     batch_size, step_timeout, **spec.kwargs)
 
     full_id, env_id = env_id, import_env_module(env_id)
     is_atari = env_id.startswith("ALE/")
     if backend != "envpool":  # EnvPool knows its own tasks
         check_known(full_id, env_id, is_atari)
-    backend = resolve_backend(env_id, num_envs, backend, num_workers, batch_size)
+    backend = resolve_backend(env_id, num_envs, backend, num_workers, batch_size, device)
     if step_timeout is not None and backend != "multiprocessing":
         raise ValueError(f"step_timeout needs backend='multiprocessing', not {backend!r}")
     if backend == "multiprocessing" and num_workers is None:
@@ -206,10 +230,17 @@ def make(
         from thrust.vector.envpool import EnvPoolVecEnv
 
         return EnvPoolVecEnv(env_id, num_envs, num_threads=num_workers or 0, env_spec=spec, **env_kwargs)
-    if backend == "native":
+    if backend in ("native", "cuda"):
         constructor = native_registry[env_id]
         check_native_kwargs(env_id, constructor, env_kwargs)
-        return constructor(num_envs=num_envs, env_spec=spec, **env_kwargs)
+        if backend == "native":
+            return constructor(num_envs=num_envs, env_spec=spec, **env_kwargs)
+        from thrust.cuda import check_cuda  # numba's CUDA target: imported only when asked for
+        from thrust.envs.native_cuda import NativeCudaVecEnv
+
+        check_cuda()
+        host_envs = constructor(num_envs=num_envs, env_spec=dataclasses.replace(spec, backend="native"), **env_kwargs)
+        return NativeCudaVecEnv(host_envs)
     # The spec rather than the id: a worker process then needs no registration (an env
     # registered in the user's script travels by value).
     if is_atari:

@@ -54,7 +54,8 @@ class RewardScaler(nn.Module):
     """Divides rewards by the running standard deviation of the discounted return, then clips to ±`clip`.
 
     The discounted return is tracked per env and restarts at every episode end (terminated or truncated).
-    Rewards arrive from the env as numpy arrays, so this module stays on the CPU whatever the learner's device.
+    Rewards arrive from the env as numpy arrays, so this module stays on the CPU whatever the learner's device;
+    from a GPU env they arrive as tensors, and the module moves to their device at the first call.
     """
 
     def __init__(self, num_envs: int, gamma: float, clip: float = 10.0, epsilon: float = 1e-8) -> None:
@@ -66,8 +67,19 @@ class RewardScaler(nn.Module):
         self.epsilon = epsilon
 
     @torch.no_grad()
-    def forward(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
-        """Scaled rewards (float32) for one step of all envs; updates the statistics."""
+    def forward(
+        self, rewards: np.ndarray | torch.Tensor, dones: np.ndarray | torch.Tensor
+    ) -> np.ndarray | torch.Tensor:
+        """Scaled rewards (float32) for one step of all envs, of the kind given (numpy, or tensors computing
+        the same numbers on their device without a synchronization); updates the statistics."""
+        if isinstance(rewards, torch.Tensor):
+            if self.discounted_returns.device != rewards.device:
+                self.to(rewards.device)
+            returns = self.discounted_returns.mul_(self.gamma).add_(rewards)
+            self.return_stats.update(returns)
+            returns.masked_fill_(dones, 0.0)
+            scale = 1.0 / torch.sqrt(self.return_stats.var + self.epsilon)
+            return torch.clamp(rewards.to(torch.float64) * scale, -self.clip, self.clip).to(torch.float32)
         returns = self.discounted_returns.numpy()
         returns *= self.gamma
         returns += rewards

@@ -58,6 +58,8 @@ class Algorithm:
     Config: ClassVar[type[TrainConfig]]
     progress_metrics: ClassVar[tuple[str, ...]] = ()
     """metrics shown in the plain progress line (`thrust train --quiet`) beside step, SPS and return"""
+    device_envs: ClassVar[bool] = False
+    """whether the rollout runs on GPU envs (tensors): then `device="cuda"` runs native envs on the GPU too"""
 
     def __init__(
         self,
@@ -97,10 +99,16 @@ class Algorithm:
         self.config = config
         self.device = torch.device(config.device)
         # The identity of the envs, in one place: the VecEnv's own, or what thrust.make will make them from.
+        backend = envs.env_spec.backend if envs is not None else \
+            resolve_backend(config.env_id, config.num_envs, config.backend, config.num_workers, None)
+        if backend == "native" and config.backend == "auto" and self.device_envs and self.device.type == "cuda":
+            backend = "cuda"  # a native env on the learner's GPU
         self.env_spec = envs.env_spec if envs is not None else EnvSpec(
-            id=config.env_id, kwargs=env_kwargs, num_workers=config.num_workers, seed=config.seed,
-            backend=resolve_backend(config.env_id, config.num_envs, config.backend, config.num_workers, None),
+            id=config.env_id, kwargs=env_kwargs, num_workers=config.num_workers, seed=config.seed, backend=backend,
         )
+        if self.env_spec.backend == "cuda" and not self.device_envs:
+            raise ValueError(f"{self.name.upper()} steps numpy envs: it does not run native envs on the GPU "
+                             "(backend='cuda'); use backend='native'")
         self.env_kwargs = dict(self.env_spec.kwargs)
         self._apply_torch_settings()  # before initializing weights: results depend on the thread count
         # Seeding (detail 37): every global source once; the rollout and the minibatch shuffles draw
@@ -117,8 +125,8 @@ class Algorithm:
         # until then a one-env probe, in this process, tells the spaces.
         self._envs, self.owns_envs = envs, envs is None
         if envs is None:
-            probe_spec = self.env_spec if self.env_spec.backend != "multiprocessing" \
-                else dataclasses.replace(self.env_spec, backend="serial", num_workers=None)
+            probe_spec = dataclasses.replace(self.env_spec, backend="serial", num_workers=None) \
+                if self.env_spec.backend == "multiprocessing" else self.host_spec()
             probe = make(probe_spec, num_envs=1)
             self.observation_space, self.action_space = probe.single_observation_space, probe.single_action_space
             probe.close()
@@ -170,9 +178,17 @@ class Algorithm:
 
     # -- environments --------------------------------------------------------------------------------
 
-    def make_envs(self, num_envs: int, seed: int | None = None, num_workers: int | None = None) -> VecEnv:
+    def host_spec(self) -> EnvSpec:
+        """`env_spec`, with native envs on the GPU (backend "cuda") replaced by the same envs on the CPU."""
+        return dataclasses.replace(self.env_spec, backend="native") if self.env_spec.backend == "cuda" \
+            else self.env_spec
+
+    def make_envs(
+        self, num_envs: int, seed: int | None = None, num_workers: int | None = None, host: bool = False
+    ) -> VecEnv:
         """Fresh envs like the training ones (`thrust.make(self.env_spec, ...)`), `num_envs` of them, in
-        `num_workers` processes where the backend has workers (default: the spec's, or fewer that divide).
+        `num_workers` processes where the backend has workers (default: the spec's, or fewer that divide);
+        `host`: on the CPU, numpy in and out, where the training envs are native envs on the GPU.
 
         `ValueError` when the model trained on a VecEnv that `thrust.make` cannot make again.
         """
@@ -181,7 +197,8 @@ class Algorithm:
                 f"this model trained on a VecEnv that thrust.make cannot make again ({self.config.env_id!r}, "
                 f"backend {self.env_spec.backend!r}): pass envs=... (fresh ones of your own) to evaluate"
             )
-        return make(self.env_spec, num_envs=num_envs, seed=seed, num_workers=num_workers)
+        spec = self.host_spec() if host else self.env_spec
+        return make(spec, num_envs=num_envs, seed=seed, num_workers=num_workers)
 
     @property
     def envs(self) -> VecEnv:

@@ -168,6 +168,7 @@ class PPO(Algorithm):
     name = "ppo"
     Config = PPOConfig
     progress_metrics = ("losses/approx_kl",)
+    device_envs = True  # the rollout, GAE and the update stay on the device with GPU envs
     config: PPOConfig
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:

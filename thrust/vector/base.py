@@ -251,7 +251,7 @@ class VecEnv(gym.vector.VectorEnv):
         if self._pending:
             raise RuntimeError("send() called twice without recv() in between")
         count = self.num_envs if env_ids is None else len(env_ids)
-        check_actions(self.single_action_space, actions, count)
+        self._check_actions(actions, count)
         self._send(actions, env_ids)
         self._pending = True
 
@@ -263,6 +263,10 @@ class VecEnv(gym.vector.VectorEnv):
         return self._recv()
 
     # -- what a backend implements ----------------------------------------------------------------
+
+    def _check_actions(self, actions: Any, count: int) -> None:
+        """`ValueError` unless `actions` is a valid batch of `count` actions (backends taking tensors override it)."""
+        check_actions(self.single_action_space, actions, count)
 
     def _reset(self, seed: int | None, options: dict[str, Any] | None) -> None:
         raise NotImplementedError
