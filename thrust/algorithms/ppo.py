@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import torch
 
+from thrust import distributed
 from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
 from thrust.storage import sequences
@@ -193,7 +194,8 @@ class PPO(Algorithm):
                 self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
                 num_gradient_steps += 1
             self.check_losses()
-            if config.target_kl is not None and approx_kl.item() > config.target_kl:  # (detail 34)
+            # (detail 34); data-parallel ranks stop on their mean KL, all alike
+            if config.target_kl is not None and distributed.mean(approx_kl).item() > config.target_kl:
                 break
 
         # ---- Log ----
