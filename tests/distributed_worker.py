@@ -2,9 +2,8 @@
 environment variables (RANK, WORLD_SIZE, MASTER_ADDR, ...). Asserts as it goes; a failed check exits
 non-zero with its message on stderr.
 
-    python tests/distributed_worker.py variants    # PPO (normalization, reward scaling, target_kl, LSTM), IMPALA
-    python tests/distributed_worker.py solve       # PPO's CartPole preset, checked after every update
-    python tests/distributed_worker.py gradients   # average_gradients against the gradient of the pooled data
+    python tests/distributed_worker.py variants OUT  # gradients; PPO (normalization, target_kl, LSTM), IMPALA, APPO
+    python tests/distributed_worker.py solve OUT     # PPO's CartPole preset, checked after every update
 """
 
 from __future__ import annotations
@@ -35,7 +34,16 @@ def check_every_update(model: thrust.PPO, metrics: dict[str, float]) -> None:
         f"the ranks collected the same rollout at update {model.iteration}"
 
 
+def until(iteration: int):
+    """A callback that checks the ranks and stops training after `iteration`."""
+    def callback(model: thrust.PPO, metrics: dict[str, float]) -> bool:
+        check_every_update(model, metrics)
+        return model.iteration < iteration
+    return callback
+
+
 def variants(out: Path) -> None:
+    gradients(out)
     world = distributed.world()
     settings = [
         ("ppo", dict(normalize_obs=True, normalize_reward=True, num_minibatches=2, update_epochs=3, target_kl=0.002)),
@@ -45,16 +53,22 @@ def variants(out: Path) -> None:
     ]
     for name, hyperparameters in settings:
         cls = algorithms.get(name)
-        model = cls("CartPole-v1", seed=5, num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4, **hyperparameters)
-        with model:
+        path = out / f"{name}-{len(hyperparameters)}.pt"
+        with cls("CartPole-v1", seed=5, num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4,
+                 **hyperparameters) as model:
+            model.learn(callback=until(2))
+            model.save(path)  # every rank takes part, rank 0 writes
             model.learn(callback=check_every_update)
             if hyperparameters.get("normalize_obs"):
                 # every observation of every rank counted once: the resets' and each rollout step's
                 expected = 1e-4 + world.size * 4 * (1 + 4 * 16)
                 assert abs(model.obs_normalizer.count.item() - expected) < 1e-6, model.obs_normalizer.count.item()
-            path = out / f"{name}-{len(hyperparameters)}.pt"
-            model.save(path)  # every rank takes part, rank 0 writes
-        if world.is_main:  # the checkpoint holds every rank's own state and loads at one process to evaluate
+            if name == "ppo":  # every rank resumes its own envs, streams and recurrent state: bit-identically
+                with cls.load(path) as resumed:
+                    resumed.learn(callback=check_every_update)
+                    assert all(torch.equal(a, b) for a, b in zip(weights(model), weights(resumed), strict=True)), \
+                        f"{hyperparameters}: the resumed run differs from the uninterrupted one"
+        if world.is_main:  # the checkpoint holds every rank's own state
             state = checkpoint.load(path, name)
             assert state["world_size"] == world.size and len(state["ranks"]) == world.size
             if hyperparameters.get("recurrent"):
@@ -91,5 +105,5 @@ def gradients(out: Path) -> None:
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    {"variants": variants, "solve": solve, "gradients": gradients}[sys.argv[1]](Path(sys.argv[2]))
+    {"variants": variants, "solve": solve}[sys.argv[1]](Path(sys.argv[2]))
     distributed.shutdown()

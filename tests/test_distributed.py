@@ -121,19 +121,15 @@ def test_bad_world_and_timeout_settings_are_refused(monkeypatch):
 # -- two ranks, Python API -------------------------------------------------------------------------
 
 
-def test_averaged_gradients_equal_the_gradient_of_the_pooled_batch(tmp_path):
-    results = finish(start_ranks([str(WORKER), "gradients", str(tmp_path)]), timeout=120)
-    assert all(rc == 0 for rc, _, _ in results), [err for _, _, err in results]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gradients-0.txt", "gradients-1.txt"]
-
-
 def test_every_algorithm_keeps_the_ranks_identical_after_every_update(tmp_path):
-    """PPO with observation normalization, reward scaling and a target_kl early stop, recurrent PPO, IMPALA
-    and APPO: after every update the weights, Adam's moments and the statistics are bit-identical on both
-    ranks while their rollouts differ; the checkpoint holds each rank's own state."""
+    """The averaged gradients are those of the pooled batch (a linear layer's, against autograd's). PPO with
+    observation normalization, reward scaling and a target_kl early stop, recurrent PPO, IMPALA and APPO:
+    after every update the weights, Adam's moments and the statistics are bit-identical on both ranks while
+    their rollouts differ; the checkpoint holds each rank's own state."""
     results = finish(start_ranks([str(WORKER), "variants", str(tmp_path)]), timeout=300)
     assert all(rc == 0 for rc, _, _ in results), [err[-3000:] for _, _, err in results]
     assert len(list(tmp_path.glob("*.pt"))) == 4
+    assert sorted(p.name for p in tmp_path.glob("*.txt")) == ["gradients-0.txt", "gradients-1.txt"]
 
 
 def test_two_ranks_solve_cartpole_with_the_preset(tmp_path):
@@ -178,31 +174,29 @@ SMALL_RUN = ["train", "ppo", "--env", "CartPole-v1", "--num-envs", "4", "--num-s
              str(4 * 16 * 120), "--quiet", "--eval-episodes", "2", "--no-plot", "--checkpoint-every", "1000"]
 
 
-def test_ctrl_c_on_torchrun_leaves_a_checkpoint_that_resumes_exactly_at_two_ranks_only(tmp_path, capsys):
-    whole, interrupted = tmp_path / "whole", tmp_path / "interrupted"
-    uninterrupted = torchrun([*SMALL_RUN, "--run-dir", str(whole)])
-    stopped = torchrun([*SMALL_RUN, "--run-dir", str(interrupted)])
-    wait_for_progress(interrupted, 3, [stopped])
+def test_ctrl_c_on_torchrun_leaves_a_checkpoint_that_resumes_at_two_ranks_only(tmp_path, capsys):
+    """(That a resumed run continues bit-identically is checked at the Python API, in the worker's variants.)"""
+    run_dir = tmp_path / "run"
+    stopped = torchrun([*SMALL_RUN, "--run-dir", str(run_dir)])
+    wait_for_progress(run_dir, 3, [stopped])
     stopped.send_signal(signal.SIGINT)  # to the launcher alone: torchrun passes it on to the ranks
     output = stopped.communicate(timeout=120)[0]
     assert "stopping after this iteration and saving a checkpoint" in output, output[-3000:]
-    summary = json.loads((interrupted / "summary.json").read_text())
+    summary = json.loads((run_dir / "summary.json").read_text())
     assert not summary["finished"] and summary["world_size"] == 2, summary
+    saved = checkpoint.load(run_dir / "checkpoint.pt", "ppo")
+    assert saved["global_step"] == summary["global_step"] > 0 and len(saved["ranks"]) == 2
 
     # at another world size: refused, with what to do, before anything in the folder changes
-    before = {path.name: path.stat().st_mtime_ns for path in interrupted.iterdir()}
-    assert main(["train", "--resume", str(interrupted)]) == 2
+    before = {path.name: path.stat().st_mtime_ns for path in run_dir.iterdir()}
+    assert main(["train", "--resume", str(run_dir)]) == 2
     error = capsys.readouterr().err
     assert "checkpointed by 2 rank(s)" in error and "--nproc-per-node 2" in error, error
-    assert before == {path.name: path.stat().st_mtime_ns for path in interrupted.iterdir()}
+    assert before == {path.name: path.stat().st_mtime_ns for path in run_dir.iterdir()}
 
-    resumed = torchrun(["train", "--resume", str(interrupted)])
+    resumed = torchrun(["train", "--resume", str(run_dir)])
     output = resumed.communicate(timeout=300)[0]
     assert resumed.returncode == 0, output[-3000:]
-    assert uninterrupted.communicate(timeout=300)[0] and uninterrupted.returncode == 0
-    a = checkpoint.load(whole / "checkpoint.pt", "ppo")
-    b = checkpoint.load(interrupted / "checkpoint.pt", "ppo")
-    assert a["global_step"] == b["global_step"] == 4 * 16 * 120
-    for name in a["policy"]:  # bit-identical: every rank's envs and generators were restored
-        assert torch.equal(a["policy"][name], b["policy"][name]), name
-    assert json.loads((interrupted / "summary.json").read_text())["evaluation"]["mean_return"] > 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["finished"] and summary["global_step"] == 4 * 16 * 120, summary
+    assert summary["evaluation"]["mean_return"] > 0

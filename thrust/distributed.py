@@ -107,6 +107,12 @@ def init(device: str | torch.device = "cpu") -> World:
     device = device_for(device, here)
     backend = "nccl" if device.type == "cuda" else "gloo"
     if backend == "nccl":
+        if not device.index < torch.cuda.device_count():
+            raise DistributedError(
+                f"rank {here.rank} (local rank {here.local_rank}) would train on {device}, but this machine has "
+                f"{torch.cuda.device_count()} GPU(s): NCCL takes one GPU per rank, so start at most that many "
+                f"ranks per machine (--nproc-per-node), or train on the CPU (gloo)"
+            )
         torch.cuda.set_device(device)
     try:
         dist.init_process_group(backend, timeout=timeout(), **({"device_id": device} if backend == "nccl" else {}))
