@@ -125,9 +125,10 @@ def init(device: str | torch.device = "cpu") -> World:
 
 def shutdown() -> None:
     """Leave the process group (at the end of a run)."""
-    stop = _heartbeat.pop("stop", None)
+    stop, thread = _heartbeat.pop("stop", None), _heartbeat.pop("thread", None)
     if stop is not None:
         stop.set()
+        thread.join(timeout=2 * HEARTBEAT_SECONDS)  # not inside a store call when the group goes
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -153,8 +154,8 @@ def _start_heartbeat(here: World) -> None:
             while not stop.wait(HEARTBEAT_SECONDS):
                 store.add(f"thrust/heartbeat/{here.rank}", 1)
 
-    _heartbeat["stop"] = stop
-    threading.Thread(target=beat, name="thrust-heartbeat", daemon=True).start()
+    _heartbeat["stop"], _heartbeat["thread"] = stop, threading.Thread(target=beat, name="thrust-heartbeat", daemon=True)
+    _heartbeat["thread"].start()
 
 
 def silent_ranks(wait: float = 3 * HEARTBEAT_SECONDS) -> list[int] | None:
