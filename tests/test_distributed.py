@@ -118,6 +118,13 @@ def test_bad_world_and_timeout_settings_are_refused(monkeypatch):
         distributed.timeout()
 
 
+def test_pbt_and_sweeps_refuse_to_run_as_ranks(monkeypatch, capsys):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for command in (["pbt", "ppo"], ["pbt", "--resume", "runs/x"], ["sweep", "ppo"]):
+        assert main(command) == 2
+        assert "runs in one process, not under torchrun" in capsys.readouterr().err
+
+
 # -- two ranks, Python API -------------------------------------------------------------------------
 
 

@@ -412,6 +412,7 @@ def bench_command(args: list[str]) -> int:
 
 def _parse_new_run(command: str, args: list[str], args_class: Any, description: str, **defaults: Any) -> Any:
     """`thrust COMMAND ALGO ...` parsed like `thrust train ALGO ...`: preset, --config file, flags; `(name, parsed)`."""
+    check_one_process(command)
     names = algorithms.names()
     if not args or args[0] not in names:
         raise CLIError(f"choose an algorithm: thrust {command} {{{','.join(names)}}} [options]")
@@ -426,9 +427,17 @@ def _parse_new_run(command: str, args: list[str], args_class: Any, description: 
     return name, parsed
 
 
+def check_one_process(command: str) -> None:
+    """PBT and sweeps decide from their own members' scores: one process, never one of torchrun's ranks."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise CLIError(f"thrust {command} runs in one process, not under torchrun (WORLD_SIZE="
+                       f"{os.environ['WORLD_SIZE']}): data-parallel training is torchrun ... -m thrust train")
+
+
 def pbt_command(args: list[str]) -> int:
     from thrust.pbt_runs import resume_pbt, start_pbt
 
+    check_one_process("pbt")
     if any(arg == "--resume" or arg.startswith("--resume=") for arg in args):
         run_dir = Path(_flag_value(args, ("--resume",)) or "")
         saved = run_dir / "session.json"
