@@ -9,6 +9,8 @@ name), declares its config (a `thrust.config.TrainConfig` subclass holding only 
   the collector;
 - `learn`: iterations of learning-rate schedule (detail 4) → rollout → `update()` → metrics →
   callback; gradient steps with global-norm clipping (detail 11) that never apply a non-finite loss;
+- data parallelism under torchrun (`thrust.distributed`): per-rank seeds, gradients averaged in
+  `gradient_step`, statistics merged after every rollout, per-rank state in checkpoints;
 - `predict`, `save` / `load` of everything generic (config, env identity, networks, optimizer,
   normalizers, every RNG state, env state, counters) for an exact resume, plus what an algorithm
   adds through `extra_state` / `load_extra_state`.
