@@ -189,6 +189,7 @@ def test_ctrl_c_on_torchrun_leaves_a_checkpoint_that_resumes_at_two_ranks_only(t
     stopped.send_signal(signal.SIGINT)  # to the launcher alone: torchrun passes it on to the ranks
     output = stopped.communicate(timeout=120)[0]
     assert "stopping after this iteration and saving a checkpoint" in output, output[-3000:]
+    assert f"resume: torchrun --nproc-per-node 2 -m thrust train --resume {run_dir}" in output, output[-3000:]
     summary = json.loads((run_dir / "summary.json").read_text())
     assert not summary["finished"] and summary["world_size"] == 2, summary
     saved = checkpoint.load(run_dir / "checkpoint.pt", "ppo")

@@ -252,7 +252,7 @@ def run_session(
     except BaseException:  # a second Ctrl-C, a failed write, a crashed env: say what the folder can still do
         saved_at = state["saved_at"] if state["saved_at"] >= 0 else resume_step
         if saved_at is not None:
-            hint = f"the last checkpoint (step {saved_at}) is intact: resume with thrust train --resume {run_dir}"
+            hint = f"the last checkpoint (step {saved_at}) is intact: resume with {resume_command(model, run_dir)}"
         else:
             hint = f"no checkpoint was written, so there is nothing to resume: delete {run_dir} to start again there"
         if main:
@@ -268,6 +268,16 @@ def run_session(
     if main:
         summarize(model, run_dir, session, argv, logger.elapsed, display.latest, wandb_run)
     return 128 + state["signal"] if state["signal"] else 0  # the shell's convention: 130 after Ctrl-C
+
+
+def resume_command(model: Any, run_dir: Path) -> str:
+    """The command that continues the run in `run_dir`: under torchrun at its world size."""
+    if not model.world.distributed:
+        return f"thrust train --resume {run_dir}"
+    one_machine = os.environ.get("LOCAL_WORLD_SIZE") == str(model.world.size)
+    launch = f"--nproc-per-node {model.world.size}" if one_machine else \
+        f"(with this run's options: {model.world.size} ranks in all)"
+    return f"torchrun {launch} -m thrust train --resume {run_dir}"
 
 
 def summarize(
@@ -316,4 +326,4 @@ def summarize(
     print(f"run folder: {run_dir}")
     if not finished:
         print(f"stopped at step {model.global_step} of {planned_steps(config)}; "
-              f"resume: thrust train --resume {run_dir}")
+              f"resume: {resume_command(model, run_dir)}")
