@@ -49,17 +49,22 @@ def worker(iterations: int, device: str) -> None:
 
     gym.register(SLEEPY_ID, entry_point=SleepyCartPole)
     marks: list[tuple[float, int]] = []
+    split = {"time/env": 0.0, "time/inference": 0.0, "time/learning": 0.0}
 
     def clock(model, metrics):
         marks.append((time.perf_counter(), model.global_step))
+        if len(marks) > WARMUP:
+            for key in split:
+                split[key] += metrics[key]
 
     steps = iterations * CONFIG["num_envs"] * CONFIG["num_steps"]
     model = thrust.PPO(SLEEPY_ID, device=device, total_timesteps=steps, **CONFIG)
     model.learn(callback=clock)
     (start, first), (end, last) = marks[WARMUP - 1], marks[-1]
     if model.world.is_main:
+        shares = {key.split("/")[1]: value / (end - start) for key, value in split.items()}
         print("RESULT " + json.dumps({"sps": model.world.size * (last - first) / (end - start),
-                                      "world_size": model.world.size}), flush=True)
+                                      "world_size": model.world.size, **shares}), flush=True)
     model.close()
 
 
@@ -89,7 +94,8 @@ def main() -> None:
     from ppo_cartpole import machine_info
 
     repeats, iterations = (1, 6) if args.quick else (2, 12)
-    results = {ranks: [launch(ranks, iterations, args.device)["sps"] for _ in range(repeats)] for ranks in (1, 2)}
+    runs = {ranks: [launch(ranks, iterations, args.device) for _ in range(repeats)] for ranks in (1, 2)}
+    results = {ranks: [run["sps"] for run in runs[ranks]] for ranks in runs}
     print(f"results: {results}", file=sys.stderr)
     print("### Data-parallel scaling (torchrun)\n")
     print(f"Machine: {machine_info()}  ")
@@ -99,12 +105,14 @@ def main() -> None:
     print(f"PPO on CartPole-v1 sleeping 1 ms per step, per rank {CONFIG['num_envs']} envs (serial) × "
           f"{CONFIG['num_steps']} steps, {iterations} iterations ({WARMUP} of warm-up not timed), {backend}, "
           f"device {args.device}; SPS counts all ranks' steps, median of {repeats} run(s)\n")
-    print("| ranks | SPS (median) | SPS of each run | vs 1 rank |")
-    print("|---|---|---|---|")
+    print("| ranks | SPS (median) | SPS of each run | vs 1 rank | rank 0's time: env / inference / learning |")
+    print("|---|---|---|---|---|")
     one = statistics.median(results[1])
-    for ranks, runs in results.items():
-        sps = statistics.median(runs)
-        print(f"| {ranks} | {sps:,.0f} | {', '.join(f'{r:,.0f}' for r in runs)} | {sps / one:.2f}× |")
+    for ranks, sps_runs in results.items():
+        sps = statistics.median(sps_runs)
+        shares = " / ".join(f"{statistics.mean(run[key] for run in runs[ranks]):.0%}"
+                            for key in ("env", "inference", "learning"))
+        print(f"| {ranks} | {sps:,.0f} | {', '.join(f'{r:,.0f}' for r in sps_runs)} | {sps / one:.2f}× | {shares} |")
 
 
 if __name__ == "__main__":
