@@ -314,11 +314,16 @@ def train_command(args: list[str]) -> int:
         raise holds_run_error(parsed.run_dir)
     env_kwargs = parse_env_kwargs(parsed.env_kwargs)
     check_writable(parsed.run_dir or parsed.runs_dir)
-    model = algorithm(config.env_id, config=config, env_kwargs=env_kwargs)
-    run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, name, config.env_id, config.seed)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with writing(run_dir / "config.json"):
-        write_json(run_dir / "config.json", dataclasses.asdict(model.config))
+    model = algorithm(config.env_id, config=config, env_kwargs=env_kwargs)  # joins torchrun's ranks, if any
+    from thrust import distributed
+
+    run_dir = None
+    if model.world.is_main:
+        run_dir = parsed.run_dir or new_run_dir(parsed.runs_dir, name, config.env_id, config.seed)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with writing(run_dir / "config.json"):
+            write_json(run_dir / "config.json", dataclasses.asdict(model.config))
+    run_dir = distributed.broadcast(run_dir)  # rank 0's folder: after every rank's checks above
     return run_session(model, run_dir, parsed.session, resume_step=None, argv=command)
 
 
@@ -334,7 +339,8 @@ def resume_run(run_dir: Path, session: SessionOptions, overrides: dict[str, Any]
     check_writable(run_dir)
     model = algorithms.load(run_dir / CHECKPOINT, **(overrides or {}))
     check_checkpoint_fits_folder(run_dir, model, overrides or {})
-    if overrides:
+    model.check_world()
+    if overrides and model.world.is_main:
         with writing(run_dir / "config.json"):
             write_json(run_dir / "config.json", dataclasses.asdict(model.config))
     if model.global_step >= planned_steps(model.config):
@@ -406,6 +412,7 @@ def bench_command(args: list[str]) -> int:
 
 def _parse_new_run(command: str, args: list[str], args_class: Any, description: str, **defaults: Any) -> Any:
     """`thrust COMMAND ALGO ...` parsed like `thrust train ALGO ...`: preset, --config file, flags; `(name, parsed)`."""
+    check_one_process(command)
     names = algorithms.names()
     if not args or args[0] not in names:
         raise CLIError(f"choose an algorithm: thrust {command} {{{','.join(names)}}} [options]")
@@ -420,9 +427,17 @@ def _parse_new_run(command: str, args: list[str], args_class: Any, description: 
     return name, parsed
 
 
+def check_one_process(command: str) -> None:
+    """PBT and sweeps decide from their own members' scores: one process, never one of torchrun's ranks."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise CLIError(f"thrust {command} runs in one process, not under torchrun (WORLD_SIZE="
+                       f"{os.environ['WORLD_SIZE']}): data-parallel training is torchrun ... -m thrust train")
+
+
 def pbt_command(args: list[str]) -> int:
     from thrust.pbt_runs import resume_pbt, start_pbt
 
+    check_one_process("pbt")
     if any(arg == "--resume" or arg.startswith("--resume=") for arg in args):
         run_dir = Path(_flag_value(args, ("--resume",)) or "")
         saved = run_dir / "session.json"
@@ -471,7 +486,13 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip() + f"\n\nalgorithms: {', '.join(algorithms.names())}")
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
     try:
-        return COMMANDS[argv[0]](argv[1:])
+        try:
+            return COMMANDS[argv[0]](argv[1:])
+        finally:
+            if "torch.distributed" in sys.modules:  # a distributed run's ranks leave their process group
+                from thrust.distributed import shutdown
+
+                shutdown()
     # bad input, bad files, failed benchmarks, a diverged loss (FloatingPointError), a missing extra (ImportError)
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, ImportError) as error:
         if os.environ.get("THRUST_TRACEBACK"):

@@ -31,13 +31,14 @@ class TrainConfig:
     seed: int = 1
     """seed of every random source: Python, NumPy, torch, the environments"""
     total_timesteps: int = 500_000
-    """env steps to train for; also fixes the learning-rate schedule"""
+    """env steps to train for (per rank under torchrun); also fixes the learning-rate schedule"""
     device: str = "cpu"
     """torch device of the networks, the rollout storage and the update ("cpu", "cuda", "cuda:1")"""
     backend: str = "auto"
     """env backend: "auto", "native", "cuda", "serial", "multiprocessing" or "envpool" (see thrust.make)"""
     num_envs: int = 4
-    """environments stepped in parallel"""
+    """environments stepped in parallel (per rank under torchrun: the global batch is world size × num_envs ×
+    num_steps)"""
     num_workers: int | None = None
     """worker processes (multiprocessing) or threads (envpool); None: thrust.make's default"""
     num_steps: int = 128

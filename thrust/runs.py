@@ -14,6 +14,7 @@ import dataclasses
 import importlib.util
 import itertools
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -165,6 +166,37 @@ def check_session(session: SessionOptions) -> None:
         raise RunError("--track needs Weights & Biases: pip install wandb")
 
 
+class Silent:
+    """The logger and the display of the ranks other than 0 of a distributed run: writes and shows nothing."""
+
+    csv_path = Path(os.devnull)
+
+    def log(self, metrics: dict[str, float]) -> None: ...
+    def update(self, metrics: dict[str, float]) -> None: ...
+    def print(self, text: str) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def signal_handler(state: dict[str, Any], display: Any, repeated_by_launcher: bool) -> Callable[[int, Any], None]:
+    """The handler of Ctrl-C (SIGINT) and a scheduler's SIGTERM: note it in `state["signal"]`, so that training
+    stops after this iteration and saves; a second one aborts (KeyboardInterrupt).
+
+    Ranks under torchrun get a terminal's Ctrl-C twice, from the terminal and from torchrun
+    (`repeated_by_launcher`): there a second signal within 2 s counts as the same one."""
+
+    def on_signal(signum: int, frame: Any) -> None:
+        if state["signal"]:
+            if repeated_by_launcher and time.monotonic() - state["signal_time"] < 2.0:
+                return
+            raise KeyboardInterrupt
+        state["signal"], state["signal_time"] = signum, time.monotonic()
+        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
+        display.print(f"{name}: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
+
+    return on_signal
+
+
 def run_session(
     model: Any, run_dir: Path, session: SessionOptions, resume_step: int | None, argv: list[str],
     on_iteration: Callable[[Any, dict[str, float]], bool | None] | None = None,
@@ -174,32 +206,30 @@ def run_session(
     `on_iteration(model, metrics)`, when given, runs after each iteration is logged; returning False
     stops the session there, with a checkpoint (a sweep's pruner does this).
     """
+    from thrust import distributed  # torch: imported once a model exists
+
     config = model.config
     hyperparameters = dataclasses.asdict(config)
-    # what a resumed session starts from; --stop-after is this session's alone
-    with writing(run_dir / "session.json"):
-        write_json(run_dir / "session.json", {**dataclasses.asdict(session), "stop_after": None})
-    wandb_run = start_wandb(run_dir, hyperparameters, session) if session.track else None
-    logger = RunLogger(run_dir, hyperparameters, resume_step=resume_step)
+    main = model.world.is_main  # of a distributed run's ranks, rank 0 alone logs, checkpoints and evaluates
+    if main:  # what a resumed session starts from; --stop-after is this session's alone
+        with writing(run_dir / "session.json"):
+            write_json(run_dir / "session.json", {**dataclasses.asdict(session), "stop_after": None})
+    wandb_run = start_wandb(run_dir, hyperparameters, session) if session.track and main else None
+    logger = RunLogger(run_dir, hyperparameters, resume_step=resume_step) if main else Silent()
     display = ProgressDisplay(
         f"{model.name.upper()} {config.env_id}", planned_steps(config), model.global_step,
         live=False if session.quiet else None, plain_losses=model.progress_metrics,
-    )
-    display.print(f"{'resuming' if resume_step is not None else 'run folder'}: {run_dir}")
+    ) if main else Silent()
+    display.print(f"{'resuming' if resume_step is not None else 'run folder'}: {run_dir}"
+        + (f" ({model.world.size} ranks)" if model.world.distributed else ""))
     checkpoint = run_dir / CHECKPOINT
-    state = {"signal": 0, "iterations": 0, "saved_at": -1}
+    state = {"signal": 0, "signal_time": 0.0, "iterations": 0, "saved_at": -1}
 
-    def on_signal(signum: int, frame: Any) -> None:
-        """Ctrl-C (SIGINT) or a scheduler's SIGTERM: finish the iteration, save, exit; a second one aborts."""
-        if state["signal"]:
-            raise KeyboardInterrupt
-        state["signal"] = signum
-        name = "Ctrl-C" if signum == signal.SIGINT else signal.Signals(signum).name
-        display.print(f"{name}: stopping after this iteration and saving a checkpoint (Ctrl-C again aborts)")
+    on_signal = signal_handler(state, display, repeated_by_launcher=model.world.distributed)
 
     def save() -> None:
         with writing(checkpoint):
-            model.save(checkpoint)
+            model.save(checkpoint)  # every rank takes part; rank 0 writes
             logger.flush()
         state["saved_at"] = model.global_step
 
@@ -210,9 +240,9 @@ def run_session(
         state["iterations"] += 1
         if model.iteration % session.checkpoint_every == 0:
             save()
-        if on_iteration is not None and on_iteration(model, metrics) is False:
-            return False
-        return not (state["signal"] or state["iterations"] == session.stop_after)
+        stop = on_iteration is not None and on_iteration(model, metrics) is False
+        stop = stop or bool(state["signal"]) or state["iterations"] == session.stop_after
+        return not distributed.any_rank(stop)  # the ranks stop together, at the same iteration
 
     previous_handlers = {signum: signal.signal(signum, on_signal) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -222,10 +252,11 @@ def run_session(
     except BaseException:  # a second Ctrl-C, a failed write, a crashed env: say what the folder can still do
         saved_at = state["saved_at"] if state["saved_at"] >= 0 else resume_step
         if saved_at is not None:
-            hint = f"the last checkpoint (step {saved_at}) is intact: resume with thrust train --resume {run_dir}"
+            hint = f"the last checkpoint (step {saved_at}) is intact: resume with {resume_command(model, run_dir)}"
         else:
             hint = f"no checkpoint was written, so there is nothing to resume: delete {run_dir} to start again there"
-        print(f"training stopped: {hint}", file=sys.stderr)
+        if main:
+            print(f"training stopped: {hint}", file=sys.stderr)
         raise
     finally:  # also on errors (a NaN loss, a crashed env): restore the handlers, keep the logs readable
         for signum, handler in previous_handlers.items():
@@ -234,10 +265,19 @@ def run_session(
         logger.close()
         model.close()  # the training envs (worker processes for Gymnasium ids); evaluation makes its own
 
-    summarize(model, run_dir, session, argv, logger.elapsed, display.latest, wandb_run)
+    if main:
+        summarize(model, run_dir, session, argv, logger.elapsed, display.latest, wandb_run)
     return 128 + state["signal"] if state["signal"] else 0  # the shell's convention: 130 after Ctrl-C
 
 
+def resume_command(model: Any, run_dir: Path) -> str:
+    """The command that continues the run in `run_dir`: under torchrun at its world size."""
+    if not model.world.distributed:
+        return f"thrust train --resume {run_dir}"
+    one_machine = os.environ.get("LOCAL_WORLD_SIZE") == str(model.world.size)
+    launch = f"--nproc-per-node {model.world.size}" if one_machine else \
+        f"(with this run's options: {model.world.size} ranks in all)"
+    return f"torchrun {launch} -m thrust train --resume {run_dir}"
 
 
 def summarize(
@@ -254,6 +294,7 @@ def summarize(
         "seed": config.seed,
         "global_step": model.global_step,
         "total_timesteps": config.total_timesteps,
+        "world_size": model.world.size,
         "iteration": model.iteration,
         "finished": finished,
         "training_seconds": round(elapsed, 3),
@@ -285,4 +326,4 @@ def summarize(
     print(f"run folder: {run_dir}")
     if not finished:
         print(f"stopped at step {model.global_step} of {planned_steps(config)}; "
-              f"resume: thrust train --resume {run_dir}")
+              f"resume: {resume_command(model, run_dir)}")

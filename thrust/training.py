@@ -9,6 +9,8 @@ name), declares its config (a `thrust.config.TrainConfig` subclass holding only 
   the collector;
 - `learn`: iterations of learning-rate schedule (detail 4) → rollout → `update()` → metrics →
   callback; gradient steps with global-norm clipping (detail 11) that never apply a non-finite loss;
+- data parallelism under torchrun (`thrust.distributed`): per-rank seeds, gradients averaged in
+  `gradient_step`, statistics merged after every rollout, per-rank state in checkpoints;
 - `predict`, `save` / `load` of everything generic (config, env identity, networks, optimizer,
   normalizers, every RNG state, env state, counters) for an exact resume, plus what an algorithm
   adds through `extra_state` / `load_extra_state`.
@@ -28,7 +30,7 @@ from typing import Any, ClassVar
 import numpy as np
 import torch
 
-from thrust import checkpoint
+from thrust import checkpoint, distributed
 from thrust.collector import Collector, RolloutStatistics
 from thrust.config import TrainConfig, make_config
 from thrust.env_factory import make, resolve_backend
@@ -97,7 +99,10 @@ class Algorithm:
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
         self.config = config
-        self.device = torch.device(config.device)
+        # Data-parallel ranks under torchrun (thrust.distributed): a CUDA device without index is cuda:LOCAL_RANK.
+        self.world = distributed.init(config.device)
+        self.device = distributed.device_for(config.device, self.world)
+        self.checkpoint_world_size = self.world.size  # that of the run a loaded checkpoint came from
         # The identity of the envs, in one place: the VecEnv's own, or what thrust.make will make them from.
         backend = envs.env_spec.backend if envs is not None else \
             resolve_backend(config.env_id, config.num_envs, config.backend, config.num_workers, None)
@@ -117,7 +122,12 @@ class Algorithm:
         np.random.seed(config.seed)  # noqa: NPY002 (the legacy global RNG, for user code that uses it)
         torch.manual_seed(config.seed)
         torch.backends.cudnn.deterministic = config.torch_deterministic
-        self.generator = torch.Generator(self.device).manual_seed(config.seed)
+        # Each rank its own streams: env i of rank r is seeded as env r·num_envs + i of one set of
+        # world_size × num_envs, the rollout generator of rank r > 0 from (seed, r); rank 0's are a single run's.
+        self.env_seed = config.seed + self.world.rank * config.num_envs
+        rollout_seed = config.seed if self.world.rank == 0 \
+            else int(np.random.SeedSequence([config.seed, self.world.rank]).generate_state(1)[0])
+        self.generator = torch.Generator(self.device).manual_seed(rollout_seed)
         self.predict_generator = torch.Generator(self.device).manual_seed(config.seed + 1)
 
         # Environments (detail 1): one vectorized set, never reset between iterations. Made at the first
@@ -139,6 +149,7 @@ class Algorithm:
             value_heads=self.value_heads(), normalized_obs=config.normalize_obs, recurrent=config.recurrent,
             recurrent_size=config.recurrent_size,
         ).to(self.device)
+        distributed.broadcast_tensors(list(self.policy.state_dict().values()))  # rank 0's weights (seeded alike)
         self.obs_normalizer = (
             ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
         )
@@ -161,6 +172,11 @@ class Algorithm:
         )
         self.collector = Collector(
             self.policy, self.storage, self.action_space, self.generator, self.obs_normalizer, self.reward_scaler
+        )
+        # Observation and return statistics, merged across the ranks after every rollout.
+        self.shared_statistics = distributed.SharedStatistics(
+            ([self.obs_normalizer] if self.obs_normalizer is not None else [])
+            + ([self.reward_scaler.return_stats] if self.reward_scaler is not None else [])
         )
 
         self.global_step = 0
@@ -204,13 +220,14 @@ class Algorithm:
     def envs(self) -> VecEnv:
         """The training envs: the VecEnv given, or `config.num_envs` copies made by `thrust.make` at first use."""
         if self._envs is None:
-            self._envs = self.make_envs(self.config.num_envs, seed=self.config.seed)
+            self._envs = self.make_envs(self.config.num_envs, seed=self.env_seed)
         return self._envs
 
     def close(self) -> None:
         """Close the envs this model made (a VecEnv passed in is the caller's to close).
 
-        A later `learn` makes new envs, reset with the seed `config.seed + global_step`.
+        A later `learn` makes new envs, reset with the seed `config.seed + global_step` (on rank r of a
+        distributed run, `config.seed + r·num_envs + global_step`).
         """
         if self._envs is not None and self.owns_envs:
             self._envs.close()
@@ -235,6 +252,7 @@ class Algorithm:
         if total_timesteps is not None:
             dataclasses.replace(config, total_timesteps=total_timesteps).validate()
             config.total_timesteps = total_timesteps
+        self.check_world()
         self._apply_torch_settings()
         envs = self.envs
         if not self.started:
@@ -242,13 +260,14 @@ class Algorithm:
                 warnings.warn(
                     f"continuing at global step {self.global_step} on envs reset rather than restored (checkpoints "
                     f"hold the env state of native envs only; close() drops it): the reset is seeded with "
-                    f"seed + global_step = {config.seed + self.global_step}, so this run is not the uninterrupted one",
+                    f"seed + global_step = {self.env_seed + self.global_step}, so this run is not the uninterrupted "
+                    f"one",
                     stacklevel=2,
                 )
                 if self.reward_scaler is not None:  # the discounted returns restart with the episodes
                     self.reward_scaler.discounted_returns.zero_()
             # A run that continues without its envs' state takes fresh episodes, not the opening ones again.
-            self.collector.reset(envs, seed=config.seed + self.global_step)
+            self.collector.reset(envs, seed=self.env_seed + self.global_step)
             self.started = True
 
         start_time, start_step = time.perf_counter(), self.global_step
@@ -269,17 +288,20 @@ class Algorithm:
             group["lr"] = learning_rate
 
         rollout: RolloutStatistics = self.collector.collect(self.envs)
-        self.global_step += config.batch_size
+        self.shared_statistics.sync()
+        self.global_step += config.batch_size  # this rank's steps: every rank takes as many
         self.recent_returns.extend(rollout.episode_returns)
         self.recent_lengths.extend(rollout.episode_lengths)
 
         tick = time.perf_counter()
         update_metrics = self.update()
+        self.shared_statistics.sync()  # and what the update folded in (curiosity's statistics)
         learning_time = time.perf_counter() - tick
         metrics = {
             "global_step": float(self.global_step),
             "charts/learning_rate": learning_rate,
-            "charts/SPS": (self.global_step - start_step) / (time.perf_counter() - start_time),
+            # the whole run's env steps per second: all ranks'
+            "charts/SPS": self.world.size * (self.global_step - start_step) / (time.perf_counter() - start_time),
             **update_metrics,
             "time/env": rollout.env_time,
             "time/inference": rollout.inference_time,
@@ -307,20 +329,34 @@ class Algorithm:
         multiplies by one), which skips the step on the device when the gradients are not finite; the
         loss is kept, with `where` (e.g. "epoch 1, minibatch 2"), for `check_losses`.
         """
-        if not self.loss_check_on_device and not torch.isfinite(loss):
+        if not self.loss_check_on_device and not self.world.distributed and not torch.isfinite(loss):
             raise self._loss_error(loss.item(), where)
         self.optimizer.zero_grad(set_to_none=True)
+        if self.world.distributed:
+            loss = self._average_gradients(loss, where)
         if self.loss_check_on_device:
-            self.grad_scaler.scale(loss).backward()
+            if not self.world.distributed:
+                self.grad_scaler.scale(loss).backward()
             self.grad_scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
             self.grad_scaler.step(self.optimizer)
             self.grad_scaler.update()
             self.pending_losses.append((loss.detach(), where))
         else:
-            loss.backward()
+            if not self.world.distributed:
+                loss.backward()
             torch.nn.utils.clip_grad_norm_(self.parameters, self.config.max_grad_norm)
             self.optimizer.step()
+
+    def _average_gradients(self, loss: torch.Tensor, where: str) -> torch.Tensor:
+        """Data-parallel: backward, then the gradients of `self.parameters` (every network an algorithm
+        trains) averaged over the ranks before clipping; returns the ranks' mean loss, which is what
+        the non-finite checks see, so that every rank takes (or refuses) the step alike."""
+        (self.grad_scaler.scale(loss) if self.loss_check_on_device else loss).backward()
+        mean_loss = distributed.average_gradients(self.parameters, loss)
+        if not self.loss_check_on_device and not torch.isfinite(mean_loss):
+            raise self._loss_error(mean_loss.item(), f"{where}, on at least one rank")
+        return mean_loss
 
     def check_losses(self) -> None:
         """Raise for the first non-finite loss kept by `gradient_step` since the last check (one host sync)."""
@@ -416,20 +452,37 @@ class Algorithm:
         """Restore what `extra_state` returned."""
 
     def save(self, path: str | os.PathLike) -> None:
-        """Write the full training state atomically: everything `load` + `learn` need to continue exactly."""
-        numpy_state = np.random.get_state()  # noqa: NPY002
-        saves_envs = self.started and hasattr(self._envs, "state_dict")
-        checkpoint.save(path, self.name, {
+        """Write the full training state atomically: everything `load` + `learn` need to continue exactly.
+
+        In a distributed run every rank calls it (each hands rank 0 its own envs' and generators' state)
+        and rank 0 alone writes the file.
+        """
+        state = {
             "config": dataclasses.asdict(self.config),
             "env_kwargs": self.env_kwargs,
             "policy": self.policy.state_dict(),
             "obs_normalizer": None if self.obs_normalizer is None else self.obs_normalizer.state_dict(),
-            "reward_scaler": None if self.reward_scaler is None else self.reward_scaler.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "global_step": self.global_step,
             "iteration": self.iteration,
-            "generator": self.generator.get_state(),
             "predict_generator": self.predict_generator.get_state(),
+            "world_size": self.world.size,
+        }
+        ranks = distributed.gather_objects(self._rank_state())
+        if ranks is None:  # not rank 0
+            return
+        state.update(ranks[0])
+        state["ranks"] = ranks if self.world.distributed else None
+        checkpoint.save(path, self.name, state)
+
+    def _rank_state(self) -> dict[str, Any]:
+        """What differs from rank to rank: the envs and where they stand, the random streams, the episodes seen,
+        and the algorithm's own state (`extra_state`, which may track the envs, as curiosity's returns do)."""
+        numpy_state = np.random.get_state()  # noqa: NPY002
+        saves_envs = self.started and hasattr(self._envs, "state_dict")
+        return {
+            "reward_scaler": None if self.reward_scaler is None else self.reward_scaler.state_dict(),
+            "generator": self.generator.get_state(),
             "rng": {
                 "python": random.getstate(),
                 "numpy": (numpy_state[0], numpy_state[1].astype(np.int64), *numpy_state[2:]),
@@ -441,7 +494,19 @@ class Algorithm:
             "recent_returns": list(self.recent_returns),
             "recent_lengths": list(self.recent_lengths),
             "algorithm": self.extra_state(),
-        })
+        }
+
+    def check_world(self) -> None:
+        """`ValueError` unless this process's world size is that of the run the model's checkpoint came from."""
+        if self.checkpoint_world_size != self.world.size:
+            raise ValueError(
+                f"this {self.name} run was checkpointed by {self.checkpoint_world_size} rank(s) and continues only "
+                f"at that world size, but this process is one of {self.world.size}: resume it with "
+                + ("no torchrun (one process)" if self.checkpoint_world_size == 1 else
+                   f"torchrun and {self.checkpoint_world_size} processes in all (e.g. --nproc-per-node "
+                   f"{self.checkpoint_world_size})")
+                + " (evaluating it works at any world size)"
+            )
 
     @classmethod
     def load(
@@ -473,6 +538,10 @@ class Algorithm:
         return model
 
     def _restore(self, state: dict[str, Any], path: str | os.PathLike) -> None:
+        # A distributed run's checkpoint: this rank's own part (rank 0's when the world differs: to evaluate).
+        self.checkpoint_world_size = state.get("world_size", 1)
+        if state.get("ranks") and self.checkpoint_world_size == self.world.size:
+            state = {**state, **state["ranks"][self.world.rank]}
         restore_envs = state["env"] is not None and hasattr(self.envs, "load_state_dict")
         try:
             self.policy.load_state_dict(state["policy"])
@@ -507,6 +576,7 @@ class Algorithm:
         torch.set_rng_state(state["rng"]["torch"])
         self.recent_returns.extend(state["recent_returns"])
         self.recent_lengths.extend(state["recent_lengths"])
+        self.shared_statistics.rebase()
 
 
 def check_envs(envs: object, algorithm: str) -> None:

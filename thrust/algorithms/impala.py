@@ -188,7 +188,7 @@ class ActorLearner(Algorithm):
 
     def _actor_pool(self, envs: list[VecEnv]) -> ActorPool:
         config = self.config
-        return ActorPool(envs, self.policy, config.num_steps, config.seed, config.num_slots,
+        return ActorPool(envs, self.policy, config.num_steps, self.env_seed, config.num_slots,
                          synchronous=not config.asynchronous, obs_dtype=self.storage.obs.dtype,
                          owns_envs=self.owns_envs, make_envs=self._actor_envs if self.owns_envs else None,
                          max_restarts=config.actor_restarts)
@@ -198,7 +198,7 @@ class ActorLearner(Algorithm):
         config = self.config
         n = config.num_envs // config.num_actors
         workers = None if config.num_workers is None else config.num_workers // config.num_actors
-        return self.make_envs(n, seed=config.seed + actor * n, num_workers=workers)
+        return self.make_envs(n, seed=self.env_seed + actor * n, num_workers=workers)
 
     @property
     def envs(self) -> ActorPool:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from thrust import distributed
 from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
 from thrust.curiosity import RND
@@ -176,6 +177,10 @@ class PPO(Algorithm):
         self.curiosity: RND | None = None
         if config.curiosity == "rnd":
             self.curiosity = RND(self.observation_space, config.num_envs, config.int_gamma).to(self.device)
+            # Data-parallel ranks: rank 0's networks, and RND's statistics merged like the normalizers'.
+            distributed.broadcast_tensors(list(self.curiosity.state_dict().values()))
+            self.shared_statistics.modules += [self.curiosity.obs_stats, self.curiosity.return_stats]
+            self.shared_statistics.rebase()
             # The predictor trains with the policy: in `self.parameters` (clipping) and the optimizer.
             predictor = list(self.curiosity.predictor.parameters())
             self.parameters += predictor
@@ -263,7 +268,8 @@ class PPO(Algorithm):
                 self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
                 num_gradient_steps += 1
             self.check_losses()
-            if config.target_kl is not None and approx_kl.item() > config.target_kl:  # (detail 34)
+            # (detail 34); data-parallel ranks stop on their mean KL, all alike
+            if config.target_kl is not None and distributed.mean(approx_kl).item() > config.target_kl:
                 break
 
         # ---- Log ----
