@@ -24,9 +24,10 @@ bench: $(STAMP)
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev,bench]" || echo "some peers did not install: their rows will be missing"
 	$(PY) -m thrust bench
 
+# One pytest worker per core: most tests train with one torch thread, so a single process leaves cores idle.
 test: $(STAMP)
 	$(VENV)/bin/ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist worksteal
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

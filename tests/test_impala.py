@@ -255,8 +255,7 @@ def test_a_failed_actor_restarts_with_fresh_envs_when_allowed(asynchronous):
     assert actor_threads() == []
 
 
-def test_killed_env_worker_is_reported_and_nothing_is_left(tmp_path):
-    shm_before = set(os.listdir("/dev/shm"))
+def test_killed_env_worker_is_reported_and_nothing_is_left(tmp_path, shared_memory_left):
     with deadline(60):
         model = thrust.APPO("CartPole-v1", backend="multiprocessing", num_envs=4, num_workers=2, num_actors=2,
                             asynchronous=True, num_steps=8, total_timesteps=100_000)
@@ -273,11 +272,10 @@ def test_killed_env_worker_is_reported_and_nothing_is_left(tmp_path):
         assert time.monotonic() - kill_a_worker.at < 1.5
         model.close()
     assert wait_until_gone(pids) == [] and actor_threads() == []
-    assert set(os.listdir("/dev/shm")) <= shm_before
+    assert shared_memory_left() == set()
 
 
-def test_close_and_keyboard_interrupt_leave_no_thread_process_or_shared_memory():
-    shm_before = set(os.listdir("/dev/shm"))
+def test_close_and_keyboard_interrupt_leave_no_thread_process_or_shared_memory(shared_memory_left):
 
     def interrupt(model, metrics):
         if model.iteration == 3:
@@ -297,7 +295,7 @@ def test_close_and_keyboard_interrupt_leave_no_thread_process_or_shared_memory()
             model.learn()
             assert len(actor_threads()) == 2  # still there: waiting for the next learn
         assert actor_threads() == []
-    assert set(os.listdir("/dev/shm")) <= shm_before
+    assert shared_memory_left() == set()
 
 
 def test_a_ready_vecenv_is_stepped_by_one_actor_and_left_open():

@@ -167,12 +167,7 @@ def test_async_recv_reports_a_killed_worker():
     assert wait_until_gone(pids) == []
 
 
-def shm_entries() -> set[str]:
-    return set(os.listdir("/dev/shm")) if os.path.isdir("/dev/shm") else set()
-
-
-def test_close_and_garbage_collection_reap_workers_and_memory():
-    before = shm_entries()
+def test_close_and_garbage_collection_reap_workers_and_memory(shared_memory_left):
     envs = thrust.make("CartPole-v1", num_envs=4, backend="multiprocessing", num_workers=2)
     pids = [process.pid for process in envs._processes]
     assert all(alive(pid) for pid in pids)
@@ -193,7 +188,7 @@ def test_close_and_garbage_collection_reap_workers_and_memory():
     with deadline(5):
         gc.collect()
     assert wait_until_gone(pids) == []
-    assert shm_entries() <= before
+    assert shared_memory_left() == set()
 
 
 CTRL_C_SCRIPT = textwrap.dedent(
@@ -351,10 +346,9 @@ STUCK_SCRIPT = textwrap.dedent(
 
 
 @pytest.mark.parametrize("busy", [False, True], ids=["asleep", "busy"])
-def test_killed_main_process_leaves_nothing_while_an_env_hangs(busy):
+def test_killed_main_process_leaves_nothing_while_an_env_hangs(busy, shared_memory_left):
     """kill -9 of the main process while its envs are stuck in a step: the workers, the forkserver and
     the resource tracker all end, and nothing is left in /dev/shm."""
-    before = shm_entries()
     script = subprocess.Popen(
         [sys.executable, "-c", STUCK_SCRIPT.format(busy=busy)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, start_new_session=True, cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
@@ -368,7 +362,7 @@ def test_killed_main_process_leaves_nothing_while_an_env_hangs(busy):
         script.kill()
         script.wait(timeout=10)
         assert wait_until_gone(pids, seconds=10) == []
-        assert shm_entries() <= before
+        assert shared_memory_left() == set()
     finally:
         if script.poll() is None:
             script.kill()
