@@ -146,6 +146,8 @@ class Collector:
             tick = time.perf_counter()
             if state is not None:
                 storage.states[step] = state
+            if storage.row_masks is not None:  # the agents present in obs[step] (multi-agent rows)
+                self.to_device(envs.row_masks, "row_masks", out=storage.row_masks[step])
             action, logprob, value = policy.act(storage.obs[step], self.generator, state)
             storage.actions[step] = action
             storage.logprobs[step] = logprob

@@ -111,6 +111,14 @@ class PPOConfig(TrainConfig):
 # ---------------------------------------------------------------------------------------------------
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of `x` over the rows that count (`mask` true; None: all of them). The others are selected away,
+    not multiplied by zero, so that whatever they hold (even inf) reaches neither the loss nor the gradient."""
+    if mask is None:
+        return x.mean()
+    return torch.where(mask, x, 0.0).sum() / mask.sum().clamp(min=1)
+
+
 def ppo_loss(
     ratio: torch.Tensor,
     entropy: torch.Tensor,
@@ -119,30 +127,37 @@ def ppo_loss(
     returns: torch.Tensor,
     old_values: torch.Tensor,
     config: PPOConfig,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The loss of one minibatch: `(loss, policy_loss, value_loss, entropy_loss)`.
 
     `ratio` is π_new(a|s) / π_old(a|s) of the rollout's actions, `entropy` and `new_values` come from
-    the current policy; `advantages`, `returns` and `old_values` from the rollout.
+    the current policy; `advantages`, `returns` and `old_values` from the rollout. `mask` (multi-agent rows)
+    marks the samples that count: absent agents' rows are left out of every mean, the normalization included.
     """
     if config.norm_adv:  # per minibatch (detail 7)
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if mask is None:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        else:
+            mean = masked_mean(advantages, mask)
+            variance = torch.where(mask, advantages - mean, 0.0).square().sum() / (mask.sum() - 1).clamp(min=1)
+            advantages = (advantages - mean) / (variance.sqrt() + 1e-8)
 
     # Clipped surrogate objective, the pessimistic bound (detail 8).
-    policy_loss = torch.max(
+    policy_loss = masked_mean(torch.max(
         -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
-    ).mean()
+    ), mask)
 
     # Value loss, clipped around the rollout's values (detail 9).
     if config.clip_vloss:
         unclipped = (new_values - returns).square()
         clipped_values = old_values + (new_values - old_values).clamp(-config.clip_coef, config.clip_coef)
-        value_loss = 0.5 * torch.max(unclipped, (clipped_values - returns).square()).mean()
+        value_loss = 0.5 * masked_mean(torch.max(unclipped, (clipped_values - returns).square()), mask)
     else:
-        value_loss = 0.5 * (new_values - returns).square().mean()
+        value_loss = 0.5 * masked_mean((new_values - returns).square(), mask)
 
     # One loss (detail 10).
-    entropy_loss = entropy.mean()
+    entropy_loss = masked_mean(entropy, mask)
     loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
     return loss, policy_loss, value_loss, entropy_loss
 
@@ -170,11 +185,14 @@ class PPO(Algorithm):
     Config = PPOConfig
     progress_metrics = ("losses/approx_kl",)
     device_envs = True  # the rollout, GAE and the update stay on the device with GPU envs
+    multi_agent = True  # agents as rows: absent ones masked out of the advantages, the loss and its statistics
     config: PPOConfig
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
         super()._setup(config, envs, env_kwargs)
         self.curiosity: RND | None = None
+        if config.curiosity is not None and self.agent_rows:
+            raise ValueError("curiosity does not train on multi-agent envs (agents as rows) yet")
         if config.curiosity == "rnd":
             self.curiosity = RND(self.observation_space, config.num_envs, config.int_gamma).to(self.device)
             # Data-parallel ranks: rank 0's networks, and RND's statistics merged like the normalizers'.
@@ -208,6 +226,8 @@ class PPO(Algorithm):
             next_values = next_values.view(storage.num_envs, -1).T.contiguous()  # [H, N]
         gae(storage.rewards, storage.values, storage.terminations, storage.truncations, storage.final_values,
             next_values[0], config.gamma, config.gae_lambda, out=storage.advantages)
+        if storage.row_masks is not None:  # absent agents: no advantage (a present row never reads theirs)
+            storage.advantages.masked_fill_(storage.row_masks.logical_not(), 0.0)
         if self.curiosity is None:
             return storage.advantages, (storage.advantages + storage.values)[None]
         # Step t's bonus: the novelty of the observation it led to (obs[t + 1], after the last step next_obs).
@@ -232,17 +252,19 @@ class PPO(Algorithm):
             (storage.obs, storage.actions, storage.logprobs, advantages, returns[0], storage.values)
         )
         b_int_returns = None if self.curiosity is None else sequences(returns[1], length)
+        b_masks = None if storage.row_masks is None else sequences(storage.row_masks, length)
         recurrent = storage.states is not None
         b_initial_states = storage.states[::length].flatten(0, 1) if recurrent else None
         b_episode_starts = sequences(storage.episode_starts(), length) if recurrent else None
-        sequences_per_minibatch = config.num_sequences // config.num_minibatches
+        num_sequences = storage.num_envs * storage.num_steps // length  # the storage's rows: a multi-agent env's agents
+        sequences_per_minibatch = num_sequences // config.num_minibatches
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
             # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
-            order = torch.randperm(config.num_sequences, generator=self.generator, device=self.device) \
+            order = torch.randperm(num_sequences, generator=self.generator, device=self.device) \
                 if config.num_minibatches > 1 else slice(None)
-            for minibatch, start in enumerate(range(0, config.num_sequences, sequences_per_minibatch)):
+            for minibatch, start in enumerate(range(0, num_sequences, sequences_per_minibatch)):
                 index = order[start:start + sequences_per_minibatch] if config.num_minibatches > 1 else order
                 new_logprob, entropy, new_value = policy.evaluate_sequences(
                     b_obs[:, index], b_actions[:, index],
@@ -250,16 +272,17 @@ class PPO(Algorithm):
                 )
                 logratio = new_logprob - b_logprobs[:, index].flatten()
                 ratio = logratio.exp()
+                mask = None if b_masks is None else b_masks[:, index].flatten()
                 with torch.no_grad():
                     # Debug metrics (detail 12): the old KL estimator and the unbiased (r − 1) − log r one.
-                    old_approx_kl = (-logratio).mean()
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+                    old_approx_kl = masked_mean(-logratio, mask)
+                    approx_kl = masked_mean((ratio - 1) - logratio, mask)
+                    clipfrac_sum += masked_mean(((ratio - 1.0).abs() > config.clip_coef).float(), mask)
 
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
                     ratio, entropy, new_value if self.curiosity is None else new_value[:, 0],
                     b_advantages[:, index].flatten(), b_returns[:, index].flatten(), b_values[:, index].flatten(),
-                    config,
+                    config, mask,
                 )
                 if self.curiosity is not None:
                     curiosity_losses = self.curiosity_losses(new_value[:, 1], b_int_returns[:, index].flatten(),
@@ -274,6 +297,8 @@ class PPO(Algorithm):
 
         # ---- Log ----
         y_pred, y_true = storage.values, returns[0]
+        if storage.row_masks is not None:  # the agents present
+            y_pred, y_true = y_pred[storage.row_masks], y_true[storage.row_masks]
         var_y = y_true.var()
         explained_var = (1 - (y_true - y_pred).var() / var_y).item() if var_y > 0 else float("nan")
         metrics = {
