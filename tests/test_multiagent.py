@@ -239,3 +239,21 @@ def test_thrust_train_ppo_on_multi_agent_envs(tmp_path, env_id):
     assert {"charts/team_return", "charts/episodic_return/walker_0", "charts/episodic_return/walker_1"} <= set(rows[0])
     model = thrust.load(run_dir / "checkpoint.pt")
     assert model.storage.num_envs == 8 and model.storage.row_masks is not None
+
+
+def test_masked_ppo_loss_is_the_loss_of_the_present_rows():
+    from thrust.algorithms.ppo import PPOConfig, ppo_loss
+
+    generator = torch.Generator().manual_seed(0)
+    ratio, entropy, new_values, advantages, returns, old_values = (
+        torch.rand(64, generator=generator) + 0.5 for _ in range(6))
+    mask = torch.rand(64, generator=generator) < 0.6
+    for clip_vloss in (True, False):
+        config = PPOConfig(clip_vloss=clip_vloss)
+        present = ppo_loss(ratio[mask], entropy[mask], new_values[mask], advantages[mask], returns[mask],
+                           old_values[mask], config)
+        masked = ppo_loss(ratio, entropy, new_values, advantages, returns, old_values, config, mask=mask)
+        for a, b in zip(present, masked, strict=True):
+            torch.testing.assert_close(a, b)
+        unmasked = ppo_loss(ratio, entropy, new_values, advantages, returns, old_values, config)
+        assert not torch.allclose(unmasked[0], masked[0])

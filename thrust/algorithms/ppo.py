@@ -282,7 +282,7 @@ class PPO(Algorithm):
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
                     ratio, entropy, new_value if self.curiosity is None else new_value[:, 0],
                     b_advantages[:, index].flatten(), b_returns[:, index].flatten(), b_values[:, index].flatten(),
-                    config, mask,
+                    config, mask=mask,
                 )
                 if self.curiosity is not None:
                     curiosity_losses = self.curiosity_losses(new_value[:, 1], b_int_returns[:, index].flatten(),
