@@ -257,3 +257,13 @@ def test_masked_ppo_loss_is_the_loss_of_the_present_rows():
             torch.testing.assert_close(a, b)
         unmasked = ppo_loss(ratio, entropy, new_values, advantages, returns, old_values, config)
         assert not torch.allclose(unmasked[0], masked[0])
+
+
+def test_pettingzoo_ids_name_constructors_or_env_modules():
+    for env_id in ("thrust.envs.meet_parallel:parallel_env", "thrust.envs:meet_parallel"):
+        envs = thrust.make(env_id, num_envs=2, seed=0)
+        assert envs.env_spec.id == env_id and envs.env_spec.backend == "pettingzoo" and envs.num_envs == 4
+        again = thrust.make(envs.env_spec, num_envs=3)  # the spec makes them again
+        assert again.num_envs == 6 and again.env_spec.id == env_id
+    with pytest.raises(gym.error.NameNotFound, match="unknown env id"):
+        thrust.make("thrust.envs.meet_parallel:nothing_here")

@@ -6,6 +6,7 @@ detail 25), rewards scaled (detail 27), the next observations normalized (detail
 into the next row, and the values of time-limited episodes' final observations computed in one
 batched forward over just those rows, so that the advantages bootstrap from them (detail 14).
 Episode statistics and the split of the time between the env and the policy come back with the rollout.
+Multi-agent envs (agents as rows) also have each step's `row_masks`, the agents present, copied into storage.
 
 A recurrent policy's state per env (`state`) is carried from step to step and from rollout to
 rollout: stored as it enters each step, advanced by the step's forward, and zeroed after a step

@@ -246,7 +246,7 @@ def make(
     kwargs its constructor's (Gymnasium's env kwargs need `backend="serial"` or `"multiprocessing"`).
 
     Multi-agent envs: `env_id` may be a PettingZoo `ParallelEnv` constructor (a callable, or "module:attribute"
-    naming one, e.g. "pettingzoo.butterfly:pistonball_v6"), called with `env_kwargs`; the envs are then
+    naming one, or "package:env_module" for a module with a `parallel_env`), called with `env_kwargs`; the envs are
     `num_envs × len(possible_agents)` rows, one per (env, agent) pair (see `thrust.vector.pettingzoo`).
     """
     num_envs = check_count(num_envs, "num_envs")

@@ -32,7 +32,8 @@ from thrust.vector.spec import EnvSpec, check_backend
 
 def constructor_from_id(env_id: str) -> Callable[..., Any] | None:
     """The ParallelEnv constructor `env_id` names as "module:attribute" (the attribute callable, or a PettingZoo
-    env module with a `parallel_env` function, e.g. "pettingzoo.butterfly:pistonball_v6"); None otherwise."""
+    env module with a `parallel_env` function, as PettingZoo's own are: "pettingzoo.butterfly:pistonball_v6");
+    None otherwise."""
     module_name, colon, attribute = env_id.partition(":")
     if not colon or not attribute.isidentifier():
         return None
