@@ -107,6 +107,12 @@ def test_pettingzoo_errors_name_what_is_wrong():
 
     with pytest.raises(ValueError, match="different observation spaces.*pad_observations_v0"):
         thrust.make(Mixed, num_envs=2)
+    class Stranger(Relay):
+        def reset(self, seed=None, options=None):
+            return {"stranger": np.zeros(2, np.float32)}, {}
+
+    with pytest.raises(ValueError, match="'stranger' that is not in its possible_agents"):
+        thrust.make(Stranger, num_envs=1).reset()
     with pytest.raises(TypeError, match="must return a PettingZoo ParallelEnv"):
         thrust.make(lambda: object(), num_envs=2)
     with pytest.raises(ValueError, match="runs in this process on the CPU"):

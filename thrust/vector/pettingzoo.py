@@ -106,9 +106,16 @@ class PettingZooVecEnv(MultiAgentRows, VecEnv):
         self.env_ended = np.zeros(num_envs, dtype=np.bool_)
         self._actions: Any = None
 
+    def _row(self, e: int, agent: str) -> int:
+        """The row of `agent` of env `e`; `ValueError` for an agent that is not one of `possible_agents`."""
+        index = self.agent_index.get(agent)
+        if index is None:
+            raise ValueError(f"env {e} has an agent {agent!r} that is not in its possible_agents {self.agent_names}: "
+                             "a ParallelEnv's possible_agents must list every agent that may appear")
+        return e * self.agents_per_env + index
+
     def _rows(self, e: int, agents: Any) -> list[int]:
-        A = self.agents_per_env
-        return [e * A + self.agent_index[agent] for agent in agents]
+        return [self._row(e, agent) for agent in agents]
 
     def _write_start(self, e: int, observations: dict[str, Any]) -> None:
         """Env `e`'s rows at the start of an episode: its agents' first observations, the others zero and absent."""
@@ -116,7 +123,7 @@ class PettingZooVecEnv(MultiAgentRows, VecEnv):
         self.observations[e * A:(e + 1) * A] = 0
         self.row_masks[e * A:(e + 1) * A] = False
         for agent, obs in observations.items():
-            row = e * A + self.agent_index[agent]
+            row = self._row(e, agent)
             self.observations[row] = obs
             self.row_masks[row] = True
 
@@ -138,11 +145,11 @@ class PettingZooVecEnv(MultiAgentRows, VecEnv):
             self.buffers[name][:] = 0
         self.env_ended[:] = False
         for e, game in enumerate(self.games):
-            present = [agent for agent in game.agents if agent in self.agent_index]
+            present = list(game.agents)
             step_actions = {agent: actions[row] for agent, row in zip(present, self._rows(e, present), strict=True)}
             observations, rewards, terminations, truncations, _ = game.step(step_actions)
             for agent, obs in observations.items():
-                row = e * A + self.agent_index[agent]
+                row = self._row(e, agent)
                 self.observations[row] = obs
                 self.rewards[row] = rewards.get(agent, 0.0)
                 self.terminations[row] = terminations.get(agent, False)
