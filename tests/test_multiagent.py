@@ -3,6 +3,8 @@ harness, masking that is exact in PPO's update, learning on Meet-v0, self-play o
 
 import copy
 import csv
+import tempfile
+from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
@@ -273,3 +275,64 @@ def test_pettingzoo_ids_name_constructors_or_env_modules():
         assert again.num_envs == 6 and again.env_spec.id == env_id
     with pytest.raises(gym.error.NameNotFound, match="unknown env id"):
         thrust.make("thrust.envs.meet_parallel:nothing_here")
+
+
+class Opposites(ParallelEnv):
+    """Team "left" is rewarded for action 0, team "right" for action 1, from the same observation: one shared
+    policy earns at most 0.5 per step on average, a policy per team 1."""
+
+    metadata = {"name": "opposites"}
+    possible_agents = ["left_0", "left_1", "right_0"]
+
+    def observation_space(self, agent):
+        return gym.spaces.Box(0.0, 1.0, (1,), dtype=np.float32)
+
+    def action_space(self, agent):
+        return gym.spaces.Discrete(2)
+
+    def reset(self, seed=None, options=None):
+        self.t, self.agents = 0, list(self.possible_agents)
+        return {agent: np.zeros(1, np.float32) for agent in self.agents}, {agent: {} for agent in self.agents}
+
+    def step(self, actions):
+        self.t += 1
+        rewards = {agent: float(actions[agent] == (0 if agent.startswith("left") else 1)) for agent in self.agents}
+        done = {agent: self.t == 4 for agent in self.agents}
+        observations = {agent: np.zeros(1, np.float32) for agent in self.agents}
+        if self.t == 4:
+            self.agents = []
+        return observations, rewards, {a: False for a in done}, done, {agent: {} for agent in observations}
+
+
+def test_team_policies_route_every_row_to_its_team_network():
+    from thrust.teams import TeamActorCritic, teams_of
+
+    assert teams_of(["predator_0", "predator_1", "prey", "prey_x_2"]) == (["predator", "prey", "prey_x"], [0, 0, 1, 2])
+    model = thrust.PPO(thrust.make(Opposites, num_envs=2), seed=0, team_policies=True, num_threads=1)
+    policy = model.policy
+    assert isinstance(policy, TeamActorCritic) and len(policy.networks) == 2
+    obs = torch.randn(6, 1, generator=torch.Generator().manual_seed(0))
+    left, right = torch.tensor([0, 1, 3, 4]), torch.tensor([2, 5])  # rows of agents left_0, left_1; right_0
+    expected = torch.zeros(6)
+    expected[left], expected[right] = policy.networks[0].value(obs[left]), policy.networks[1].value(obs[right])
+    torch.testing.assert_close(policy.value(obs), expected, rtol=0, atol=0)
+    order = torch.tensor([5, 0, 2, 3])  # some rows, in another order
+    torch.testing.assert_close(policy.value(obs[order], rows=order), expected[order])
+    assert not torch.allclose(policy.value(obs[order]), expected[order])  # without rows: taken for rows 0-3
+    with pytest.raises(ValueError, match="need a multi-agent env"):
+        thrust.PPO("CartPole-v1", team_policies=True)
+
+
+def test_team_policies_learn_what_a_shared_policy_cannot():
+    returns = {}
+    for teams in (False, True):
+        model = thrust.PPO(thrust.make(Opposites, num_envs=8), seed=1, team_policies=teams, num_steps=16,
+                           learning_rate=1e-2, total_timesteps=4096, num_threads=1)
+        last = {}
+        model.learn(callback=lambda m, metrics, last=last: last.update(metrics))
+        returns[teams] = {key: last[f"charts/episodic_return/{key}"] for key in ("left_0", "right_0")}
+        path = Path(tempfile.mkdtemp()) / "model.pt"
+        model.save(path)
+        assert type(thrust.load(path, env=thrust.make(Opposites, num_envs=8)).policy) is type(model.policy)
+    assert min(returns[True].values()) > 3.5  # of 4: each team takes its own action
+    assert min(returns[False].values()) < 3  # one policy for both: one team at least loses

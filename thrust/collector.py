@@ -195,7 +195,7 @@ class Collector:
             final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
             device_rows = self.to_device(rows, "rows")
             with torch.no_grad():
-                final_values = self.policy.value(final_obs, None if state is None else state[device_rows])
+                final_values = self.policy.value(final_obs, None if state is None else state[device_rows], device_rows)
                 storage.head_final_values[:, step, device_rows] = final_values.view(len(rows), -1).T
 
     def record_episodes(self, step: int, infos: dict, stats: RolloutStatistics, on_device: bool) -> None:

@@ -99,7 +99,8 @@ class Algorithm:
         else:
             config.validate()
             if envs is not None and envs.num_envs != config.num_envs * agents_per_env(envs):
-                raise ValueError(f"config.num_envs={config.num_envs} but the VecEnv has {envs.num_envs} envs")
+                raise ValueError(f"config.num_envs={config.num_envs} but the VecEnv has "
+                                 f"{envs.num_envs // agents_per_env(envs)} envs")
         self._setup(config, envs, env_kwargs or {})
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
@@ -152,11 +153,7 @@ class Algorithm:
         num_rows = config.num_envs * self.rows_per_env
 
         # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
-        self.policy = ActorCritic(
-            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
-            value_heads=self.value_heads(), normalized_obs=config.normalize_obs, recurrent=config.recurrent,
-            recurrent_size=config.recurrent_size,
-        ).to(self.device)
+        self.policy = self.make_policy().to(self.device)
         distributed.broadcast_tensors(list(self.policy.state_dict().values()))  # rank 0's weights (seeded alike)
         self.obs_normalizer = (
             ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
@@ -194,10 +191,21 @@ class Algorithm:
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
 
+    def make_policy(self) -> ActorCritic:
+        """The actor-critic for the envs' spaces, as the config describes it (an algorithm may build another)."""
+        config = self.config
+        return ActorCritic(
+            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
+            value_heads=self.value_heads(), normalized_obs=config.normalize_obs, recurrent=config.recurrent,
+            recurrent_size=config.recurrent_size,
+        )
+
     def check_multi_agent(self, envs: VecEnv) -> None:
-        """Set `rows_per_env` (the agents of a multi-agent env, else 1) and `agent_rows` (whether the rows are agents,
-        masked where absent); `ValueError` where this algorithm or these options do not train on multi-agent envs."""
+        """Set `rows_per_env` (the agents of a multi-agent env, else 1), `agent_rows` (whether the rows are agents,
+        masked where absent) and `agent_names`; `ValueError` where this algorithm or these options do not train on
+        multi-agent envs."""
         self.rows_per_env, self.agent_rows = agents_per_env(envs), isinstance(envs, MultiAgentRows)
+        self.agent_names = list(envs.agent_names) if self.agent_rows else None
         if not self.agent_rows:
             return
         if not self.multi_agent:
@@ -553,7 +561,7 @@ class Algorithm:
         envs = None if env is None or isinstance(env, str) else env
         if envs is not None:
             check_envs(envs, cls.name)
-            overrides["num_envs"] = envs.num_envs
+            overrides["num_envs"] = envs.num_envs // agents_per_env(envs)
         config = make_config(cls.Config, cls.name, env_id, overrides, base=saved)
         saved_kwargs = state.get("env_kwargs", {})
         model = cls(env_id if envs is None else envs, config=config,

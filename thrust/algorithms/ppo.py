@@ -22,7 +22,9 @@ from thrust import distributed
 from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
 from thrust.curiosity import RND
+from thrust.policies import ActorCritic
 from thrust.storage import sequences
+from thrust.teams import TeamActorCritic
 from thrust.training import Algorithm
 from thrust.vector.base import VecEnv
 
@@ -62,6 +64,9 @@ class PPOConfig(TrainConfig):
     """with curiosity: discount of the intrinsic return (non-episodic: it runs on across episode ends)"""
     update_proportion: float = 0.25
     """with curiosity: fraction of each minibatch (drawn at random) that trains RND's predictor"""
+    team_policies: bool = False
+    """multi-agent envs: one network per team (agents grouped by their names' prefix before the last "_")
+    instead of one shared by all agents"""
 
     @property
     def sequence_length(self) -> int:
@@ -93,6 +98,8 @@ class PPOConfig(TrainConfig):
         check_in_unit_interval(self, "int_gamma")
         if not 0 < self.update_proportion <= 1:
             raise ValueError(f"update_proportion must lie in (0, 1], got {self.update_proportion!r}")
+        if self.team_policies and self.recurrent is not None:
+            raise ValueError("team_policies are feed-forward: leave recurrent None")
         if self.bptt_horizon is not None and (self.bptt_horizon < 1 or self.num_steps % self.bptt_horizon):
             raise ValueError(
                 f"bptt_horizon={self.bptt_horizon} must be a positive divisor of num_steps={self.num_steps}"
@@ -204,6 +211,14 @@ class PPO(Algorithm):
             self.parameters += predictor
             self.optimizer.add_param_group({"params": predictor})
 
+    def make_policy(self) -> ActorCritic | TeamActorCritic:
+        """The actor-critic, or with `team_policies` one per team of the multi-agent env's agents."""
+        if not self.config.team_policies:
+            return super().make_policy()
+        if not self.agent_rows:
+            raise ValueError("team_policies need a multi-agent env (agents as rows): this env has one agent")
+        return TeamActorCritic(super().make_policy, self.agent_names)
+
     def value_heads(self) -> int:
         """Two with curiosity (extrinsic, intrinsic), else one."""
         return 1 if self.config.curiosity is None else 2
@@ -257,6 +272,7 @@ class PPO(Algorithm):
         b_initial_states = storage.states[::length].flatten(0, 1) if recurrent else None
         b_episode_starts = sequences(storage.episode_starts(), length) if recurrent else None
         num_sequences = storage.num_envs * storage.num_steps // length  # the storage's rows: a multi-agent env's agents
+        b_rows = torch.arange(num_sequences, device=self.device) % storage.num_envs  # sequence c·N + n is row n's
         sequences_per_minibatch = num_sequences // config.num_minibatches
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
@@ -269,6 +285,7 @@ class PPO(Algorithm):
                 new_logprob, entropy, new_value = policy.evaluate_sequences(
                     b_obs[:, index], b_actions[:, index],
                     b_initial_states[index] if recurrent else None, b_episode_starts[:, index] if recurrent else None,
+                    b_rows[index],
                 )
                 logratio = new_logprob - b_logprobs[:, index].flatten()
                 ratio = logratio.exp()
