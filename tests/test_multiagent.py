@@ -336,3 +336,8 @@ def test_team_policies_learn_what_a_shared_policy_cannot():
         assert type(thrust.load(path, env=thrust.make(Opposites, num_envs=8)).policy) is type(model.policy)
     assert min(returns[True].values()) > 3.5  # of 4: each team takes its own action
     assert min(returns[False].values()) < 3  # one policy for both: one team at least loses
+
+
+def test_a_native_env_class_is_no_pettingzoo_constructor():
+    with pytest.raises(gym.error.NameNotFound, match="unknown env id 'thrust.envs.meet:Meet'"):
+        thrust.make("thrust.envs.meet:Meet", num_envs=2)

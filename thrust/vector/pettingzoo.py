@@ -48,7 +48,8 @@ def constructor_from_id(env_id: str) -> Callable[..., Any] | None:
         except ImportError:
             return None
     found = getattr(found, "parallel_env", found)
-    return found if callable(found) else None
+    is_vec_env = isinstance(found, type) and issubclass(found, VecEnv)  # a native env class: found by its registered id
+    return found if callable(found) and not is_vec_env else None
 
 
 def id_of(constructor: Callable[..., Any]) -> str | None:
