@@ -73,18 +73,20 @@ def test_same_seed_same_trajectory_whatever_the_threads(env_id):
     assert_same(rollout(registry[env_id](num_envs=600, num_threads=1), 150), reference)
     different = rollout(registry[env_id](num_envs=600), 150, seed=1)
     assert not np.array_equal(different[0], reference[0])
-    # env i's stream depends only on seed + i: the first 8 of 600 envs are a serial 8-env run
+    # env i's stream depends only on seed + i: the first 8 of 600 envs are a serial 8-env run (their rows: one
+    # per env, or per agent of a multi-agent env)
     few = registry[env_id](num_envs=8)
+    rows = few.num_envs
     rng = np.random.default_rng(0)
     obs, _ = few.reset(seed=0)
     obs_many, _ = many.reset(seed=0)
-    np.testing.assert_array_equal(obs, obs_many[:8])
+    np.testing.assert_array_equal(obs, obs_many[:rows])
     for _ in range(150):
         actions = random_actions(many, rng)
-        few.step(actions[:8])
+        few.step(actions[:rows])
         many.step(actions)
-        np.testing.assert_array_equal(few.observations, many.observations[:8])
-        np.testing.assert_array_equal(few.rewards, many.rewards[:8])
+        np.testing.assert_array_equal(few.observations, many.observations[:rows])
+        np.testing.assert_array_equal(few.rewards, many.rewards[:rows])
 
 
 def test_reset_without_seed_continues_the_streams():

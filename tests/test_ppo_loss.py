@@ -78,9 +78,9 @@ def test_update_feeds_the_loss_the_rollout():
     """The first minibatch of an update sees ratio 1 (the rollout's policy), returns = advantages + values."""
     calls = []
 
-    def spy(ratio, entropy, new_values, advantages, returns, old_values, config):
+    def spy(ratio, entropy, new_values, advantages, returns, old_values, config, mask=None):
         calls.append([x.detach().clone() for x in (ratio, new_values, advantages, returns, old_values)])
-        return ppo_loss(ratio, entropy, new_values, advantages, returns, old_values, config)
+        return ppo_loss(ratio, entropy, new_values, advantages, returns, old_values, config, mask=mask)
 
     model = PPO("CartPole-v1", num_envs=4, num_steps=32, total_timesteps=256, num_minibatches=1, update_epochs=2)
     original, thrust.algorithms.ppo.ppo_loss = thrust.algorithms.ppo.ppo_loss, spy

@@ -6,6 +6,7 @@ detail 25), rewards scaled (detail 27), the next observations normalized (detail
 into the next row, and the values of time-limited episodes' final observations computed in one
 batched forward over just those rows, so that the advantages bootstrap from them (detail 14).
 Episode statistics and the split of the time between the env and the policy come back with the rollout.
+Multi-agent envs (agents as rows) also have each step's `row_masks`, the agents present, copied into storage.
 
 A recurrent policy's state per env (`state`) is carried from step to step and from rollout to
 rollout: stored as it enters each step, advanced by the step's forward, and zeroed after a step
@@ -146,6 +147,8 @@ class Collector:
             tick = time.perf_counter()
             if state is not None:
                 storage.states[step] = state
+            if storage.row_masks is not None:  # the agents present in obs[step] (multi-agent rows)
+                self.to_device(envs.row_masks, "row_masks", out=storage.row_masks[step])
             action, logprob, value = policy.act(storage.obs[step], self.generator, state)
             storage.actions[step] = action
             storage.logprobs[step] = logprob
@@ -192,7 +195,7 @@ class Collector:
             final_obs = self.observe(infos["final_obs"][rows], update_statistics=False, name="final_obs")
             device_rows = self.to_device(rows, "rows")
             with torch.no_grad():
-                final_values = self.policy.value(final_obs, None if state is None else state[device_rows])
+                final_values = self.policy.value(final_obs, None if state is None else state[device_rows], device_rows)
                 storage.head_final_values[:, step, device_rows] = final_values.view(len(rows), -1).T
 
     def record_episodes(self, step: int, infos: dict, stats: RolloutStatistics, on_device: bool) -> None:

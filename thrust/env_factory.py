@@ -21,6 +21,7 @@ from thrust.atari import make_atari, register_ale_envs
 from thrust.envs import registry as native_registry
 from thrust.vector.base import VecEnv
 from thrust.vector.multiprocessing import MultiprocessingVecEnv
+from thrust.vector.pettingzoo import PettingZooVecEnv, constructor_from_id, id_of
 from thrust.vector.serial import SerialVecEnv
 from thrust.vector.spec import BACKENDS, EnvSpec, check_count, check_seed
 
@@ -67,6 +68,48 @@ def import_env_module(env_id: str) -> str:
     except ImportError as error:
         raise UnknownEnvError(f"env id {env_id!r}: cannot import module {module!r} ({error})") from error
     return name
+
+
+def parallel_env_constructor(env_id: str) -> Callable[..., Any] | None:
+    """The PettingZoo ParallelEnv constructor that `env_id` names as "module:attribute"; None for any other id
+    (one that the module registers in Thrust's native registry or Gymnasium's included)."""
+    constructor = constructor_from_id(env_id)
+    name = env_id.partition(":")[2]
+    return None if constructor is None or name in native_registry or name in gym.registry else constructor
+
+
+def is_pettingzoo(env_id: Any, backend: str) -> bool:
+    """Whether `env_id` is a PettingZoo ParallelEnv constructor or names one; `ValueError` for backend "pettingzoo"
+    and anything else; `TypeError` for what is no env id, `EnvSpec` or constructor."""
+    if not isinstance(env_id, (str, EnvSpec)) and not callable(env_id):
+        raise TypeError(f"env_id must be an env id (str), a thrust.vector.EnvSpec or a PettingZoo ParallelEnv "
+                        f"constructor, got {type(env_id).__name__}")
+    found = callable(env_id) and not isinstance(env_id, (str, EnvSpec)) or \
+        isinstance(env_id, str) and parallel_env_constructor(env_id) is not None
+    if backend == "pettingzoo" and not found and not isinstance(env_id, EnvSpec):
+        raise ValueError(f"backend='pettingzoo' needs a PettingZoo ParallelEnv constructor (or 'module:attribute' "
+                         f"naming one), got {env_id!r}")
+    return found
+
+
+def check_pettingzoo_options(
+    backend: str, num_workers: int | None, batched: bool, step_timeout: float | None, device: str
+) -> None:
+    """`ValueError` unless the options fit PettingZoo envs, which run in this process on the CPU."""
+    if backend not in ("auto", "pettingzoo") or num_workers is not None or batched or step_timeout is not None \
+            or device_type(device) != "cpu":
+        raise ValueError("a PettingZoo ParallelEnv runs in this process on the CPU: backend 'auto' or 'pettingzoo', "
+                         "no num_workers, batch_size, step_timeout or device")
+
+
+def make_pettingzoo(
+    env_id: str | Callable[..., Any], num_envs: int, seed: int | None, env_kwargs: dict[str, Any]
+) -> PettingZooVecEnv:
+    """`num_envs` PettingZoo envs of the constructor `env_id` is or names (its id: "module:attribute")."""
+    constructor = env_id if callable(env_id) else parallel_env_constructor(env_id)
+    spec = EnvSpec(id=id_of(env_id) if callable(env_id) else env_id, kwargs=env_kwargs, backend="pettingzoo",
+                   seed=seed)
+    return PettingZooVecEnv(constructor, num_envs, env_spec=spec, **env_kwargs)
 
 
 def known_env_ids() -> list[str]:
@@ -134,6 +177,9 @@ def resolve_backend(
 ) -> str:
     """The backend `make` uses for `backend` ("auto" picks one) and the envs' `device`, after checking the
     options fit it: `device="cuda"` is the "cuda" backend (native envs on the GPU)."""
+    if is_pettingzoo(env_id, backend):
+        check_pettingzoo_options(backend, num_workers, batch_size not in (None, num_envs), None, device)
+        return "pettingzoo"
     env_id = import_env_module(env_id)
     if device_type(device) == "cuda":
         if backend not in ("auto", "native", "cuda"):
@@ -163,7 +209,7 @@ def resolve_backend(
 
 
 def make(
-    env_id: str | EnvSpec,
+    env_id: str | EnvSpec | Callable[..., Any],
     num_envs: int = 1,
     seed: int | None = None,
     backend: str = "auto",
@@ -198,13 +244,18 @@ def make(
     Every argument is checked here, the same way for every backend: `num_envs` a positive int, `seed`
     an int >= 0 or None, `num_workers` and `batch_size` positive ints or None, and a native env's
     kwargs its constructor's (Gymnasium's env kwargs need `backend="serial"` or `"multiprocessing"`).
+
+    Multi-agent envs: `env_id` may be a PettingZoo `ParallelEnv` constructor (a callable, or "module:attribute"
+    naming one, or "package:env_module" for a module with a `parallel_env`), called with `env_kwargs`; the envs are
+    `num_envs × len(possible_agents)` rows, one per (env, agent) pair (see `thrust.vector.pettingzoo`).
     """
     num_envs = check_count(num_envs, "num_envs")
     seed = check_seed(seed)
     num_workers = check_count(num_workers, "num_workers", optional=True)
     batch_size = check_count(batch_size, "batch_size", optional=True)
-    if not isinstance(env_id, (str, EnvSpec)):
-        raise TypeError(f"env_id must be an env id (str) or a thrust.vector.EnvSpec, got {type(env_id).__name__}")
+    if is_pettingzoo(env_id, backend):
+        check_pettingzoo_options(backend, num_workers, batch_size is not None, step_timeout, device)
+        return make_pettingzoo(env_id, num_envs, seed, env_kwargs)
     if isinstance(env_id, EnvSpec):
         spec = env_id
         if backend not in ("auto", spec.backend) or env_kwargs:

@@ -57,6 +57,7 @@ def evaluate(
         num_envs = min(num_episodes, 16) if num_envs is None else num_envs
         try:
             eval_envs = model.make_envs(num_envs, seed=seed, host=True)
+            num_envs = eval_envs.num_envs  # a multi-agent env's rows: one per agent, each playing its own quota
         except UnknownEnvError as error:  # e.g. a user's env registered in a script that is not running now
             raise UnknownEnvError(
                 f"{error}. To evaluate a model trained on envs thrust.make cannot make, pass envs=... (fresh ones)"

@@ -267,8 +267,12 @@ class ActorCritic(nn.Module):
         values = self.critic(features)
         return values.squeeze(-1) if self.value_heads == 1 else values
 
-    def value(self, obs: torch.Tensor, state: torch.Tensor | None = None) -> torch.Tensor:
-        """V(obs): `[B]`, or `[B, H]` with H value heads; a recurrent policy's from `state` (left as it is)."""
+    def value(
+        self, obs: torch.Tensor, state: torch.Tensor | None = None, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """V(obs): `[B]`, or `[B, H]` with H value heads; a recurrent policy's from `state` (left as it is).
+        `rows`: which rows of the batch (agents of a multi-agent env) the observations are; one network
+        serves every row, but per-team policies (`thrust.teams`) pick a network by it."""
         return self._values(self._features(obs, state))
 
     # -- what the algorithms call --------------------------------------------------------------------
@@ -306,9 +310,11 @@ class ActorCritic(nn.Module):
         action: torch.Tensor,
         initial_state: torch.Tensor | None = None,
         episode_starts: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """`evaluate` over `B` sequences of `L` steps, `obs` `[L, B, ...]` and `action` `[L, B, ...]`: returns
-        `[L·B]` tensors in step-major order (the order of `[L, B]` flattened).
+        `[L·B]` tensors in step-major order (the order of `[L, B]` flattened). `rows` `[B]`: the batch rows the
+        sequences come from (see `value`).
 
         A recurrent policy replays each sequence from `initial_state` `[B, S, size]`, zeroing a row's
         state before step `t > 0` where `episode_starts[t]` `[L, B]` is true: the computation the

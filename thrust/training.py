@@ -38,6 +38,7 @@ from thrust.normalize import ObservationNormalizer, RewardScaler
 from thrust.policies import ActorCritic
 from thrust.storage import RolloutStorage, observation_dtype
 from thrust.vector.base import VecEnv
+from thrust.vector.multiagent import MultiAgentRows, agents_per_env
 from thrust.vector.spec import EnvSpec
 
 Callback = Callable[["Algorithm", dict[str, float]], "bool | None"]
@@ -62,6 +63,9 @@ class Algorithm:
     """metrics shown in the plain progress line (`thrust train --quiet`) beside step, SPS and return"""
     device_envs: ClassVar[bool] = False
     """whether the rollout runs on GPU envs (tensors): then `device="cuda"` runs native envs on the GPU too"""
+    multi_agent: ClassVar[bool] = False
+    """whether the algorithm trains on multi-agent envs (agents as rows): its update leaves out the rows that
+    `storage.row_masks` marks absent"""
 
     def __init__(
         self,
@@ -82,19 +86,21 @@ class Algorithm:
                 env_id = env
             else:
                 env_id = hyperparameters.pop("env_id", None) or env_id_of(envs)
-                if hyperparameters.get("num_envs", envs.num_envs) != envs.num_envs:
+                num_envs = envs.num_envs // agents_per_env(envs)  # a multi-agent VecEnv's rows are its agents
+                if hyperparameters.get("num_envs", num_envs) != num_envs:
                     raise ValueError(
-                        f"num_envs={hyperparameters['num_envs']!r} but the VecEnv given has {envs.num_envs} envs: "
+                        f"num_envs={hyperparameters['num_envs']!r} but the VecEnv given has {num_envs} envs: "
                         f"leave num_envs out (it is the VecEnv's), or make the VecEnv with that many"
                     )
-                hyperparameters["num_envs"] = envs.num_envs
+                hyperparameters["num_envs"] = num_envs
             config = make_config(self.Config, self.name, env_id, {**hyperparameters, "seed": seed, "device": device})
         elif hyperparameters:
             raise ValueError(f"pass either config= or hyperparameters, not both (got {sorted(hyperparameters)})")
         else:
             config.validate()
-            if envs is not None and envs.num_envs != config.num_envs:
-                raise ValueError(f"config.num_envs={config.num_envs} but the VecEnv has {envs.num_envs} envs")
+            if envs is not None and envs.num_envs != config.num_envs * agents_per_env(envs):
+                raise ValueError(f"config.num_envs={config.num_envs} but the VecEnv has "
+                                 f"{envs.num_envs // agents_per_env(envs)} envs")
         self._setup(config, envs, env_kwargs or {})
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
@@ -139,21 +145,20 @@ class Algorithm:
                 if self.env_spec.backend == "multiprocessing" else self.host_spec()
             probe = make(probe_spec, num_envs=1)
             self.observation_space, self.action_space = probe.single_observation_space, probe.single_action_space
+            self.check_multi_agent(probe)
             probe.close()
         else:
             self.observation_space, self.action_space = envs.single_observation_space, envs.single_action_space
+            self.check_multi_agent(envs)
+        num_rows = config.num_envs * self.rows_per_env
 
         # Agent (details 2, 13, 23): orthogonal init, separate actor and critic for vectors, shared CNN for images.
-        self.policy = ActorCritic(
-            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
-            value_heads=self.value_heads(), normalized_obs=config.normalize_obs, recurrent=config.recurrent,
-            recurrent_size=config.recurrent_size,
-        ).to(self.device)
+        self.policy = self.make_policy().to(self.device)
         distributed.broadcast_tensors(list(self.policy.state_dict().values()))  # rank 0's weights (seeded alike)
         self.obs_normalizer = (
             ObservationNormalizer(self.observation_space.shape).to(self.device) if config.normalize_obs else None
         )
-        self.reward_scaler = RewardScaler(config.num_envs, config.gamma) if config.normalize_reward else None
+        self.reward_scaler = RewardScaler(num_rows, config.gamma) if config.normalize_reward else None
         # Adam with eps=1e-5 (detail 3); fused: one kernel for all parameters instead of one per tensor.
         self.parameters = list(self.policy.parameters())
         self.optimizer = torch.optim.Adam(self.parameters, lr=config.learning_rate, eps=1e-5, fused=True)
@@ -166,9 +171,10 @@ class Algorithm:
         # Rollout storage [T, N, ...] on the learner's device. Observations are stored as the networks
         # see them: float32 (whatever the env's dtype), or raw bytes for uint8 frames.
         self.storage = RolloutStorage(
-            config.num_steps, config.num_envs, self.observation_space, self.action_space, self.device,
+            config.num_steps, num_rows, self.observation_space, self.action_space, self.device,
             observation_dtype(self.observation_space, normalized=config.normalize_obs),
             value_heads=self.value_heads(), recurrent_state_shape=self.policy.state_shape,
+            row_masks=self.agent_rows,
         )
         self.collector = Collector(
             self.policy, self.storage, self.action_space, self.generator, self.obs_normalizer, self.reward_scaler
@@ -184,6 +190,29 @@ class Algorithm:
         self.started = False  # environments reset (seeded) at the first learn()
         self.recent_returns: deque[float] = deque(maxlen=100)
         self.recent_lengths: deque[int] = deque(maxlen=100)
+
+    def make_policy(self) -> ActorCritic:
+        """The actor-critic for the envs' spaces, as the config describes it (an algorithm may build another)."""
+        config = self.config
+        return ActorCritic(
+            self.observation_space, self.action_space, config.hidden_sizes, config.shared_trunk, config.log_std_init,
+            value_heads=self.value_heads(), normalized_obs=config.normalize_obs, recurrent=config.recurrent,
+            recurrent_size=config.recurrent_size,
+        )
+
+    def check_multi_agent(self, envs: VecEnv) -> None:
+        """Set `rows_per_env` (the agents of a multi-agent env, else 1), `agent_rows` (whether the rows are agents,
+        masked where absent) and `agent_names`; `ValueError` where this algorithm or these options do not train on
+        multi-agent envs."""
+        self.rows_per_env, self.agent_rows = agents_per_env(envs), isinstance(envs, MultiAgentRows)
+        self.agent_names = list(envs.agent_names) if self.agent_rows else None
+        if not self.agent_rows:
+            return
+        if not self.multi_agent:
+            raise ValueError(f"{self.name.upper()} does not train on multi-agent envs (agents as rows): use PPO")
+        if envs.env_spec.backend == "pettingzoo" and (self.config.normalize_obs or self.config.normalize_reward):
+            raise ValueError("normalize_obs and normalize_reward would count the rows of absent PettingZoo agents in "
+                             "their statistics: train PettingZoo envs without them")
 
     def _apply_torch_settings(self) -> None:
         """Process-wide torch settings this model trains with (another model may have changed them)."""
@@ -307,6 +336,9 @@ class Algorithm:
             "time/inference": rollout.inference_time,
             "time/learning": learning_time,
         }
+        episode_metrics = getattr(self.envs, "episode_metrics", None)  # multi-agent envs' (per agent, team)
+        if episode_metrics is not None:
+            metrics.update(episode_metrics())
         if rollout.episode_returns:
             metrics["charts/episodic_return"] = float(np.mean(rollout.episode_returns))
             metrics["charts/episodic_length"] = float(np.mean(rollout.episode_lengths))
@@ -529,7 +561,7 @@ class Algorithm:
         envs = None if env is None or isinstance(env, str) else env
         if envs is not None:
             check_envs(envs, cls.name)
-            overrides["num_envs"] = envs.num_envs
+            overrides["num_envs"] = envs.num_envs // agents_per_env(envs)
         config = make_config(cls.Config, cls.name, env_id, overrides, base=saved)
         saved_kwargs = state.get("env_kwargs", {})
         model = cls(env_id if envs is None else envs, config=config,

@@ -22,7 +22,9 @@ from thrust import distributed
 from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
 from thrust.curiosity import RND
+from thrust.policies import ActorCritic
 from thrust.storage import sequences
+from thrust.teams import TeamActorCritic
 from thrust.training import Algorithm
 from thrust.vector.base import VecEnv
 
@@ -62,6 +64,9 @@ class PPOConfig(TrainConfig):
     """with curiosity: discount of the intrinsic return (non-episodic: it runs on across episode ends)"""
     update_proportion: float = 0.25
     """with curiosity: fraction of each minibatch (drawn at random) that trains RND's predictor"""
+    team_policies: bool = False
+    """multi-agent envs: one network per team (agents grouped by their names' prefix before the last "_")
+    instead of one shared by all agents"""
 
     @property
     def sequence_length(self) -> int:
@@ -93,6 +98,8 @@ class PPOConfig(TrainConfig):
         check_in_unit_interval(self, "int_gamma")
         if not 0 < self.update_proportion <= 1:
             raise ValueError(f"update_proportion must lie in (0, 1], got {self.update_proportion!r}")
+        if self.team_policies and self.recurrent is not None:
+            raise ValueError("team_policies are feed-forward: leave recurrent None")
         if self.bptt_horizon is not None and (self.bptt_horizon < 1 or self.num_steps % self.bptt_horizon):
             raise ValueError(
                 f"bptt_horizon={self.bptt_horizon} must be a positive divisor of num_steps={self.num_steps}"
@@ -111,6 +118,14 @@ class PPOConfig(TrainConfig):
 # ---------------------------------------------------------------------------------------------------
 
 
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of `x` over the rows that count (`mask` true; None: all of them). The others are selected away,
+    not multiplied by zero, so that whatever they hold (even inf) reaches neither the loss nor the gradient."""
+    if mask is None:
+        return x.mean()
+    return torch.where(mask, x, 0.0).sum() / mask.sum().clamp(min=1)
+
+
 def ppo_loss(
     ratio: torch.Tensor,
     entropy: torch.Tensor,
@@ -119,30 +134,37 @@ def ppo_loss(
     returns: torch.Tensor,
     old_values: torch.Tensor,
     config: PPOConfig,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The loss of one minibatch: `(loss, policy_loss, value_loss, entropy_loss)`.
 
     `ratio` is π_new(a|s) / π_old(a|s) of the rollout's actions, `entropy` and `new_values` come from
-    the current policy; `advantages`, `returns` and `old_values` from the rollout.
+    the current policy; `advantages`, `returns` and `old_values` from the rollout. `mask` (multi-agent rows)
+    marks the samples that count: absent agents' rows are left out of every mean, the normalization included.
     """
     if config.norm_adv:  # per minibatch (detail 7)
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        if mask is None:
+            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+        else:
+            mean = masked_mean(advantages, mask)
+            variance = torch.where(mask, advantages - mean, 0.0).square().sum() / (mask.sum() - 1).clamp(min=1)
+            advantages = (advantages - mean) / (variance.sqrt() + 1e-8)
 
     # Clipped surrogate objective, the pessimistic bound (detail 8).
-    policy_loss = torch.max(
+    policy_loss = masked_mean(torch.max(
         -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
-    ).mean()
+    ), mask)
 
     # Value loss, clipped around the rollout's values (detail 9).
     if config.clip_vloss:
         unclipped = (new_values - returns).square()
         clipped_values = old_values + (new_values - old_values).clamp(-config.clip_coef, config.clip_coef)
-        value_loss = 0.5 * torch.max(unclipped, (clipped_values - returns).square()).mean()
+        value_loss = 0.5 * masked_mean(torch.max(unclipped, (clipped_values - returns).square()), mask)
     else:
-        value_loss = 0.5 * (new_values - returns).square().mean()
+        value_loss = 0.5 * masked_mean((new_values - returns).square(), mask)
 
     # One loss (detail 10).
-    entropy_loss = entropy.mean()
+    entropy_loss = masked_mean(entropy, mask)
     loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
     return loss, policy_loss, value_loss, entropy_loss
 
@@ -170,11 +192,14 @@ class PPO(Algorithm):
     Config = PPOConfig
     progress_metrics = ("losses/approx_kl",)
     device_envs = True  # the rollout, GAE and the update stay on the device with GPU envs
+    multi_agent = True  # agents as rows: absent ones masked out of the advantages, the loss and its statistics
     config: PPOConfig
 
     def _setup(self, config: TrainConfig, envs: VecEnv | None, env_kwargs: dict[str, Any]) -> None:
         super()._setup(config, envs, env_kwargs)
         self.curiosity: RND | None = None
+        if config.curiosity is not None and self.agent_rows:
+            raise ValueError("curiosity does not train on multi-agent envs (agents as rows) yet")
         if config.curiosity == "rnd":
             self.curiosity = RND(self.observation_space, config.num_envs, config.int_gamma).to(self.device)
             # Data-parallel ranks: rank 0's networks, and RND's statistics merged like the normalizers'.
@@ -185,6 +210,14 @@ class PPO(Algorithm):
             predictor = list(self.curiosity.predictor.parameters())
             self.parameters += predictor
             self.optimizer.add_param_group({"params": predictor})
+
+    def make_policy(self) -> ActorCritic | TeamActorCritic:
+        """The actor-critic, or with `team_policies` one per team of the multi-agent env's agents."""
+        if not self.config.team_policies:
+            return super().make_policy()
+        if not self.agent_rows:
+            raise ValueError("team_policies need a multi-agent env (agents as rows): this env has one agent")
+        return TeamActorCritic(super().make_policy, self.agent_names)
 
     def value_heads(self) -> int:
         """Two with curiosity (extrinsic, intrinsic), else one."""
@@ -208,6 +241,8 @@ class PPO(Algorithm):
             next_values = next_values.view(storage.num_envs, -1).T.contiguous()  # [H, N]
         gae(storage.rewards, storage.values, storage.terminations, storage.truncations, storage.final_values,
             next_values[0], config.gamma, config.gae_lambda, out=storage.advantages)
+        if storage.row_masks is not None:  # absent agents: no advantage (a present row never reads theirs)
+            storage.advantages.masked_fill_(storage.row_masks.logical_not(), 0.0)
         if self.curiosity is None:
             return storage.advantages, (storage.advantages + storage.values)[None]
         # Step t's bonus: the novelty of the observation it led to (obs[t + 1], after the last step next_obs).
@@ -232,34 +267,39 @@ class PPO(Algorithm):
             (storage.obs, storage.actions, storage.logprobs, advantages, returns[0], storage.values)
         )
         b_int_returns = None if self.curiosity is None else sequences(returns[1], length)
+        b_masks = None if storage.row_masks is None else sequences(storage.row_masks, length)
         recurrent = storage.states is not None
         b_initial_states = storage.states[::length].flatten(0, 1) if recurrent else None
         b_episode_starts = sequences(storage.episode_starts(), length) if recurrent else None
-        sequences_per_minibatch = config.num_sequences // config.num_minibatches
+        num_sequences = storage.num_envs * storage.num_steps // length  # the storage's rows: a multi-agent env's agents
+        b_rows = torch.arange(num_sequences, device=self.device) % storage.num_envs  # sequence c·N + n is row n's
+        sequences_per_minibatch = num_sequences // config.num_minibatches
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
             # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
-            order = torch.randperm(config.num_sequences, generator=self.generator, device=self.device) \
+            order = torch.randperm(num_sequences, generator=self.generator, device=self.device) \
                 if config.num_minibatches > 1 else slice(None)
-            for minibatch, start in enumerate(range(0, config.num_sequences, sequences_per_minibatch)):
+            for minibatch, start in enumerate(range(0, num_sequences, sequences_per_minibatch)):
                 index = order[start:start + sequences_per_minibatch] if config.num_minibatches > 1 else order
                 new_logprob, entropy, new_value = policy.evaluate_sequences(
                     b_obs[:, index], b_actions[:, index],
                     b_initial_states[index] if recurrent else None, b_episode_starts[:, index] if recurrent else None,
+                    b_rows[index],
                 )
                 logratio = new_logprob - b_logprobs[:, index].flatten()
                 ratio = logratio.exp()
+                mask = None if b_masks is None else b_masks[:, index].flatten()
                 with torch.no_grad():
                     # Debug metrics (detail 12): the old KL estimator and the unbiased (r − 1) − log r one.
-                    old_approx_kl = (-logratio).mean()
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+                    old_approx_kl = masked_mean(-logratio, mask)
+                    approx_kl = masked_mean((ratio - 1) - logratio, mask)
+                    clipfrac_sum += masked_mean(((ratio - 1.0).abs() > config.clip_coef).float(), mask)
 
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
                     ratio, entropy, new_value if self.curiosity is None else new_value[:, 0],
                     b_advantages[:, index].flatten(), b_returns[:, index].flatten(), b_values[:, index].flatten(),
-                    config,
+                    config, mask=mask,
                 )
                 if self.curiosity is not None:
                     curiosity_losses = self.curiosity_losses(new_value[:, 1], b_int_returns[:, index].flatten(),
@@ -274,6 +314,8 @@ class PPO(Algorithm):
 
         # ---- Log ----
         y_pred, y_true = storage.values, returns[0]
+        if storage.row_masks is not None:  # the agents present
+            y_pred, y_true = y_pred[storage.row_masks], y_true[storage.row_masks]
         var_y = y_true.var()
         explained_var = (1 - (y_true - y_pred).var() / var_y).item() if var_y > 0 else float("nan")
         metrics = {

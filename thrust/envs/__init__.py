@@ -1,7 +1,8 @@
 """Native batched environments: numba kernels over struct-of-arrays state.
 
 `registry` maps an env id to a constructor `(num_envs: int, **kwargs) -> VecEnv`. To write your own
-native env, subclass `NativeVecEnv` (see `thrust/envs/native.py` and `examples/native_gridworld.py`).
+native env, subclass `NativeVecEnv` (see `thrust/envs/native.py` and `examples/native_gridworld.py`); for
+several agents per env, `NativeMultiAgentVecEnv` (`thrust/envs/multiagent.py`, `thrust/envs/meet.py`).
 """
 
 from __future__ import annotations
@@ -12,9 +13,12 @@ from thrust.envs.acrobot import Acrobot
 from thrust.envs.cartpole import CartPole
 from thrust.envs.cue_recall import CueRecall
 from thrust.envs.locked_corridor import LockedCorridor
+from thrust.envs.meet import Meet
 from thrust.envs.mountain_car import MountainCar, MountainCarContinuous
+from thrust.envs.multiagent import NativeMultiAgentVecEnv
 from thrust.envs.native import NativeVecEnv, normal, numpy_square, numpy_square32, randint, uniform
 from thrust.envs.pendulum import Pendulum
+from thrust.envs.race import Race
 from thrust.vector.base import VecEnv
 
 registry: dict[str, Callable[..., VecEnv]] = {
@@ -25,9 +29,12 @@ registry: dict[str, Callable[..., VecEnv]] = {
     "Pendulum-v1": Pendulum,
     "CueRecall-v0": CueRecall,
     "LockedCorridor-v0": LockedCorridor,
+    "Meet-v0": Meet,
+    "Race-v0": Race,
 }
 
 __all__ = [
-    "Acrobot", "CartPole", "CueRecall", "LockedCorridor", "MountainCar", "MountainCarContinuous", "NativeVecEnv",
-    "Pendulum", "normal", "numpy_square", "numpy_square32", "randint", "registry", "uniform",
+    "Acrobot", "CartPole", "CueRecall", "LockedCorridor", "Meet", "MountainCar", "MountainCarContinuous",
+    "NativeMultiAgentVecEnv", "NativeVecEnv", "Pendulum", "Race", "normal", "numpy_square", "numpy_square32",
+    "randint", "registry", "uniform",
 ]

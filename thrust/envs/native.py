@@ -252,7 +252,7 @@ def _build_kernels(cls: type[NativeVecEnv], debug: bool = False) -> dict[str, An
     """
     module_file = getattr(sys.modules.get(cls.__module__), "__file__", None)
     has_file = module_file is not None and os.path.exists(module_file)  # not for classes typed into a REPL
-    functions = [_env_function(cls, name) for name in _FUNCTIONS]
+    functions = [_env_function(cls, name) for name in cls.env_functions]
     # numba freezes closure variables into the code: a kernel cached for one closure would serve another
     cache = has_file and not debug and not any(fn.__closure__ for fn in functions)
     env_source = Path(module_file).read_bytes() if has_file else b""
@@ -268,14 +268,14 @@ def _build_kernels(cls: type[NativeVecEnv], debug: bool = False) -> dict[str, An
         "CACHE": cache,
         "_debug_mark": _debug_mark,
     }
-    for name, fn in zip(_FUNCTIONS, functions, strict=True):
+    for name, fn in zip(cls.env_functions, functions, strict=True):
         namespace[prefix + name] = numba.njit(inline="always", **options)(fn)
     if debug:
-        body = _mark_calls(_STEP_BODY.strip("\n"))
+        body = _mark_calls(cls.step_body.strip("\n"))
         source = _mark_calls(_DEBUG_TEMPLATE).format(p=prefix, body=body.format(p=prefix))
         filename = f"<thrust debug kernels of {cls.__qualname__}>"
     else:
-        source = _KERNEL_TEMPLATE.format(p=prefix, body=_STEP_BODY.format(p=prefix).strip("\n"))
+        source = _KERNEL_TEMPLATE.format(p=prefix, body=cls.step_body.format(p=prefix).strip("\n"))
         filename = module_file if cache else "<thrust kernels>"
     exec(compile(source, filename, "exec"), namespace)  # the kernels' globals: this class's functions
     kernels = {name: namespace[prefix + name] for name in ("step_serial", "reset_all")}
@@ -300,10 +300,10 @@ def _env_function(cls: type, name: str) -> Any:
 def _check_declarations(cls: type) -> None:
     """Raise a TypeError naming the first thing `cls` declares wrongly, before anything compiles."""
     name = cls.__name__
-    missing = [f for f in _FUNCTIONS if not callable(getattr(cls, f, None))]
+    missing = [f for f in cls.env_functions if not callable(getattr(cls, f, None))]
     if missing:
         raise TypeError(f"{name} must define the static methods {missing}")
-    for function in _FUNCTIONS:
+    for function in cls.env_functions:
         _check_function(cls, function)
     size = getattr(cls, "state_size", None)
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
@@ -324,7 +324,7 @@ def _check_declarations(cls: type) -> None:
 def _check_function(cls: type, function: str) -> None:
     """Raise a TypeError if `cls.<function>` is not a static method of the right arguments, or draws from a
     global random generator."""
-    name, parameters = cls.__name__, _FUNCTIONS[function]
+    name, parameters = cls.__name__, cls.env_functions[function]
     call = f"{function}({', '.join(parameters)})"
     attribute = inspect.getattr_static(cls, function)
     if not isinstance(attribute, staticmethod):
@@ -534,9 +534,17 @@ class NativeVecEnv(VecEnv):
     reset_env: ClassVar[Any]
     step_env: ClassVar[Any]
     observe: ClassVar[Any]
+    # What a kind of native env declares (single-agent here; `thrust.envs.multiagent` for A agents per env): its
+    # functions' arguments, the kernels' loop body, its agents per env, and whether step_env returns a reward.
+    env_functions: ClassVar[dict[str, tuple[str, ...]]] = _FUNCTIONS
+    step_body: ClassVar[str] = _STEP_BODY
+    agents_per_env: int = 1
+    step_returns_reward: ClassVar[bool] = True
 
-    def __init_subclass__(cls, **kwargs: Any) -> None:
+    def __init_subclass__(cls, harness: bool = False, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if harness:  # a kind of native env (subclassed by the envs themselves): nothing to compile
+            return
         _check_declarations(cls)
         if cls.gymnasium_id is not None:  # rendered by the Gymnasium env, at its frame rate
             gymnasium_env = gym.envs.registration.load_env_creator(gym.spec(cls.gymnasium_id).entry_point)
@@ -563,7 +571,8 @@ class NativeVecEnv(VecEnv):
             kwargs = {key: value for key, value in given.items() if value is not None}
             env_spec = EnvSpec(id=self.registered_id(), kwargs=kwargs, backend="native")
         check_backend(env_spec, "native")
-        super().__init__(self.single_observation_space, self.single_action_space, num_envs, env_spec=env_spec)
+        A = self.agents_per_env
+        super().__init__(self.single_observation_space, self.single_action_space, num_envs * A, env_spec=env_spec)
         if render_mode not in (None, *self.metadata["render_modes"]):
             raise ValueError(
                 f"render_mode must be one of {[None, *self.metadata['render_modes']]}, got {render_mode!r}"
@@ -586,12 +595,20 @@ class NativeVecEnv(VecEnv):
         self._step_kernel = self._kernels["step_serial" if serial else "step_parallel"]
         self.states = np.zeros((num_envs, self.state_size), dtype=np.float64)
         self.rng_states = np.zeros((num_envs, 1), dtype=np.uint64)
-        self.running_returns = np.zeros(num_envs, dtype=np.float64)
+        self.running_returns = np.zeros(num_envs if A == 1 else (num_envs, A), dtype=np.float64)
         self.running_lengths = np.zeros(num_envs, dtype=np.int64)
         discrete = isinstance(self.single_action_space, gym.spaces.Discrete)
         action_dtype = np.int64 if discrete else self.single_action_space.dtype
-        self._actions = np.zeros((num_envs, *self.single_action_space.shape), dtype=action_dtype)
-        self._env_ids = np.arange(num_envs)
+        self._actions = np.zeros((num_envs * A, *self.single_action_space.shape), dtype=action_dtype)
+        self._env_ids = np.arange(num_envs * A)
+        # What the kernels get: per env (with several agents, each row array seen as [envs, agents, ...]).
+        per_env = (lambda array: array) if A == 1 else (lambda array: array.reshape(num_envs, A, *array.shape[1:]))
+        self._kernel_arrays = (
+            self.states, self.rng_states, *map(per_env, (
+                self._actions, self.observations, self.rewards, self.terminations, self.truncations,
+                self.final_observations, self.final_mask, self.episode_returns, self.episode_lengths)),
+            self.running_returns, self.running_lengths,
+        )
         self._render_env: gym.Env | None = None
         self._seeded = False  # a reset without a seed continues each env's stream once there is one
 
@@ -611,7 +628,7 @@ class NativeVecEnv(VecEnv):
             seed_streams(self.rng_states, seed)
             self._seeded = True
         try:
-            self._kernels["reset_all"](self.states, self.rng_states, self.observations)
+            self._kernels["reset_all"](*self._kernel_arrays[:2], self._kernel_arrays[3])
         except numba.core.errors.NumbaError as error:
             raise self._compile_error(error)  # noqa: B904 (its cause is set: the error that says most)
         self.running_returns[:] = 0.0
@@ -628,11 +645,7 @@ class NativeVecEnv(VecEnv):
             previous_threads = numba.get_num_threads()
             numba.set_num_threads(self.num_threads)
         try:
-            self._step_kernel(
-                self.states, self.rng_states, self._actions, self.observations, self.rewards, self.terminations,
-                self.truncations, self.final_observations, self.final_mask, self.episode_returns,
-                self.episode_lengths, self.running_returns, self.running_lengths, self._time_limit,
-            )
+            self._step_kernel(*self._kernel_arrays, self._time_limit)
         except numba.core.errors.NumbaError as error:
             raise self._compile_error(error)  # noqa: B904 (its cause is set: the error that says most)
         finally:
@@ -644,15 +657,21 @@ class NativeVecEnv(VecEnv):
 
     def _argument_types(self) -> dict[str, tuple[Any, ...]]:
         """The numba types the kernels give each env function."""
-        state, rng = numba.typeof(self.states[0]), numba.typeof(self.rng_states[0])
-        action, obs = numba.typeof(self._actions[0]), numba.typeof(self.observations[0])
-        return {"reset_env": (state, rng), "step_env": (state, action, rng), "observe": (state, obs)}
+        rows = self._argument_rows()
+        return {function: tuple(numba.typeof(rows[name]) for name in names)
+                for function, names in self.env_functions.items()}
+
+    def _argument_rows(self) -> dict[str, np.ndarray]:
+        """What the kernels give env 0's functions, by argument name."""
+        arrays = self._kernel_arrays
+        return {"state": arrays[0][0], "rng": arrays[1][0], "action": arrays[2][0], "actions": arrays[2][0],
+                "obs": arrays[3][0], "rewards": arrays[4][0]}
 
     def _arguments(self, function: str | None = None) -> str:
         """What `function` (None: each env function) gets, in words: "state float64[4], rng uint64[1]"."""
-        rows = {"state": self.states[0], "action": self._actions[0], "rng": self.rng_states[0],
-                "obs": self.observations[0]}
-        names = _FUNCTIONS[function] if function is not None else rows
+        rows = self._argument_rows()
+        names = self.env_functions[function] if function is not None else \
+            dict.fromkeys(name for names in self.env_functions.values() for name in names)
         return ", ".join(
             f"{name} {rows[name].dtype}{list(rows[name].shape) if rows[name].ndim else ''}" for name in names
         )
@@ -682,7 +701,7 @@ class NativeVecEnv(VecEnv):
                                "because the kernels run without numba's reference counting; write into `state` "
                                "and `obs` and compute with scalars")
                 return _with_cause(TypeError(message), function_error)
-            if function == "step_env":
+            if function == "step_env" and self.step_returns_reward:
                 returned = alone.nopython_signatures[-1].return_type
                 scalars = (numba.types.Number, numba.types.Boolean)
                 if not (isinstance(returned, numba.types.BaseTuple) and len(returned) == 2

@@ -136,6 +136,8 @@ class NativeCudaVecEnv(VecEnv):
             raise ValueError(
                 f"device='cuda' runs native envs (NativeVecEnv subclasses) only, got {type(host_envs).__name__}"
             )
+        if host_envs.agents_per_env != 1:
+            raise ValueError("native multi-agent envs run on the CPU only: make them with device='cpu'")
         if host_envs.render_mode is not None:
             raise ValueError("native envs on the GPU do not render: make the same env on the CPU to render it")
         cls, num_envs = type(host_envs), host_envs.num_envs

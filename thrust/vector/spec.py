@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any
 
-BACKENDS = ("native", "cuda", "serial", "multiprocessing", "envpool")
+BACKENDS = ("native", "cuda", "serial", "multiprocessing", "envpool", "pettingzoo")
 """The backends `thrust.make` builds; a `VecEnv` subclass of one's own reports "custom"."""
 
 
@@ -44,8 +44,8 @@ class EnvSpec:
         id: the env id `thrust.make` makes them from; None for envs built from constructors that
             `thrust.make` cannot rebuild.
         kwargs: the env constructor's keyword arguments (stored read-only; `dict(spec.kwargs)` copies them).
-        backend: "native", "cuda" (native envs on the GPU), "serial", "multiprocessing", "envpool" (see
-            `BACKENDS`), or "custom" for a `VecEnv` subclass of one's own.
+        backend: "native", "cuda" (native envs on the GPU), "serial", "multiprocessing", "envpool",
+            "pettingzoo" (see `BACKENDS`), or "custom" for a `VecEnv` subclass of one's own.
         num_workers: worker processes (multiprocessing) or threads (envpool) asked for; None otherwise.
         seed: the seed of the first `reset()` called without one (None: unseeded).
     """
