@@ -127,12 +127,12 @@ def draw_curves(axes, groups: dict[str, list[dict[str, np.ndarray]]], ylabel: st
         ax.legend(loc="lower right")
 
 
-def save_figure(fig, output: Path) -> None:
+def save_figure(fig, output: Path, dpi: int = 120) -> None:
     """Write `fig` to `output` (its folder made if needed) and close it."""
     import matplotlib.pyplot as plt
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     # the format named explicitly: a name without a suffix is written as PNG under that very name
-    fig.savefig(output, dpi=120, format=output.suffix.lstrip(".").lower() or "png")
+    fig.savefig(output, dpi=dpi, format=output.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
