@@ -16,7 +16,7 @@ PPO_PRESETS: dict[str, dict[str, Any]] = {
     # full-batch gradient step costs about the same for 1024 samples as for 256, so a large batch, one
     # minibatch, a high learning rate and a shared trunk (half the network work per step) beat RL-Zoo's
     # 8 envs × 32 steps × 20 epochs. Later, on the code of issue 10: 10/10 on seeds 110-119, but 8/10 on the
-    # learning test's seeds 1-10 (seeds 2 and 8 at 255 and 352; with 200K steps seed 112 fell to 341 of seeds 110-112 run).
+    # learning test's seeds 1-10 (seeds 2 and 8 at 255 and 352); with 200K steps, seed 112 fell to 341 (of 110-112).
     "CartPole-v1": dict(
         total_timesteps=150_000,
         num_envs=32,
