@@ -115,8 +115,8 @@ def plot(curves: dict[str, list[dict]], output: Path) -> None:
     for row, (env_id, runs) in zip(axes, curves.items(), strict=True):
         smoothed = [{**c, "values": trailing_mean(c["values"], 5)} for c in runs]
         draw_curves(row, {env_id: smoothed}, "training return")
-    fig.suptitle("PPO presets: training return (mean of 5 iterations), mean ± std over seeds; the time axis "
-                 "spans what every run covers")
+    fig.suptitle("PPO presets: training return (mean of 5 iterations), mean ± std over seeds\n"
+                 "(time axis: the span every run covers)", fontsize=10)
     save_figure(fig, output, dpi=90)  # small enough to commit
 
 
