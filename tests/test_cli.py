@@ -88,6 +88,8 @@ def test_train_eval_plot_from_the_shell(tmp_path):
         r"CartPole-v1: return ([\d.]+) ± ([\d.]+), length ([\d.]+) ± [\d.]+ over 3 episodes", evaluation.stdout
     )
     assert match, evaluation.stdout
+    assert re.search(r"return [\d.]+ ± [\d.]+, length [\d.]+ ± [\d.]+ over 3 episodes \(sampled actions\)",
+                     evaluation.stdout), evaluation.stdout  # beside the greedy score
     (video,) = (run_dir / "videos").iterdir()
     reader = imageio.get_reader(video)
     frames = sum(1 for _ in reader)

@@ -164,7 +164,7 @@ def test_predict_and_evaluate_use_fresh_envs():
     assert 0 < mode.sum() < 256 and np.array_equal(model.predict(varied), mode)  # the default is deterministic
     assert not np.array_equal(model.predict(varied, deterministic=False), mode)
     result = thrust.evaluate(model, num_episodes=6, seed=0)
-    assert set(result) == {"mean_return", "std_return", "mean_length", "std_length", "episodes"}
+    assert set(result) == {"mean_return", "std_return", "mean_length", "std_length", "episodes", "sampled", "warning"}
     assert len(result["episodes"]) == 6
     assert result["mean_return"] == pytest.approx(np.mean([r for r, _ in result["episodes"]]))
     assert np.array_equal(model.envs.observations, training_obs)  # the training envs were not touched

@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import typing
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar
@@ -89,7 +90,8 @@ class EvalArgs:
     episodes: int = 10
     """number of evaluation episodes"""
     deterministic: bool = True
-    """take the most likely action (--no-deterministic samples from the policy)"""
+    """take the most likely action, and report the sampled actions' score beside it, with a warning where the
+    greedy one is much lower (--no-deterministic: sampled actions only)"""
     seed: int = 0
     """seed of the first evaluation episode (episode i uses seed + i)"""
     video: bool = False
@@ -356,7 +358,7 @@ def resume_run(run_dir: Path, session: SessionOptions, overrides: dict[str, Any]
 
 def eval_command(args: list[str]) -> int:
     parsed = _cli(EvalArgs, args, "thrust eval", "Evaluate a trained agent, optionally recording a video.")
-    from thrust.evaluation import acting, evaluate
+    from thrust.evaluation import GreedyGapWarning, acting, evaluate
 
     path = parsed.path
     checkpoint = path / CHECKPOINT if path.is_dir() else path
@@ -366,12 +368,17 @@ def eval_command(args: list[str]) -> int:
         raise CLIError(f"--episodes must be at least 1, got {parsed.episodes}")
     model = algorithms.load(checkpoint, **({} if parsed.device is None else {"device": parsed.device}))
     model.close()  # restored training envs are not needed to evaluate
-    result = evaluate(model, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
-    mode = "deterministic" if parsed.deterministic else "sampled actions"
-    print(
-        f"{model.config.env_id}: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
-        f"length {result['mean_length']:.1f} ± {result['std_length']:.1f} over {parsed.episodes} episodes ({mode})"
-    )
+    with warnings.catch_warnings():  # printed below as a line of its own
+        warnings.simplefilter("ignore", GreedyGapWarning)
+        result = evaluate(model, num_episodes=parsed.episodes, deterministic=parsed.deterministic, seed=parsed.seed)
+    for mode, summary in (("deterministic" if parsed.deterministic else "sampled actions", result),
+                          ("sampled actions", result.get("sampled"))):
+        if summary is not None:
+            print(f"{model.config.env_id}: return {summary['mean_return']:.2f} ± {summary['std_return']:.2f}, "
+                  f"length {summary['mean_length']:.1f} ± {summary['std_length']:.1f} over {parsed.episodes} "
+                  f"episodes ({mode})")
+    if result.get("warning"):
+        print(f"warning: {result['warning']}")
     if parsed.video:
         from thrust.video import record_video
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +31,16 @@ def acting(model: Algorithm, deterministic: bool = True) -> Callable[[np.ndarray
     return policy
 
 
+GAP_STANDARD_ERRORS = 3.0
+GAP_FRACTION = 0.1
+"""the greedy score under-reports when the sampled one beats it by more than this many standard errors of
+the difference and this fraction of the larger magnitude (a greedy policy that loops for ever, say)"""
+
+
+class GreedyGapWarning(UserWarning):
+    """The greedy policy scored much less than the policy's own sampled actions on the same episodes."""
+
+
 def evaluate(
     model: Algorithm,
     num_episodes: int = 100,
@@ -37,6 +48,7 @@ def evaluate(
     seed: int = 0,
     num_envs: int | None = None,
     envs: VecEnv | None = None,
+    sampled: bool = True,
 ) -> dict[str, Any]:
     """Run `num_episodes` episodes and summarize their returns and lengths.
 
@@ -50,6 +62,13 @@ def evaluate(
     are the training ones (a lost life ends a learning episode, not a game, and FIRE restarts play
     after it). Returns `mean_return, std_return, mean_length,
     std_length, episodes` (a list of `(return, length)`).
+
+    A greedy (`deterministic`) evaluation can under-report: the most likely action may loop for ever
+    where sampling escapes. With `sampled` (and `deterministic`) the same episodes (same seed) are
+    played again with sampled actions, summarized under `"sampled"` (`mean_return, std_return,
+    mean_length, std_length`); where the sampled mean beats the greedy one by much (`GAP_STANDARD_ERRORS`
+    standard errors and `GAP_FRACTION` of the larger magnitude) a `GreedyGapWarning` is issued and its
+    message is `"warning"` (else None).
     """
     if num_episodes < 1:
         raise ValueError(f"num_episodes must be >= 1, got {num_episodes}")
@@ -67,24 +86,59 @@ def evaluate(
             raise ValueError(f"evaluation steps all envs together: batch_size={envs.batch_size} < "
                              f"num_envs={envs.num_envs}; make them without batch_size")
         eval_envs, num_envs = envs, envs.num_envs
+    try:
+        result = summarize(play(model, eval_envs, num_episodes, deterministic, seed))
+        if deterministic and sampled:
+            result["sampled"] = summarize(play(model, eval_envs, num_episodes, False, seed))
+            del result["sampled"]["episodes"]
+            result["warning"] = greedy_gap(result, result["sampled"], num_episodes)
+            if result["warning"]:
+                warnings.warn(result["warning"], GreedyGapWarning, stacklevel=2)
+    finally:
+        if envs is None:
+            eval_envs.close()
+    return result
+
+
+def play(
+    model: Algorithm, envs: VecEnv, num_episodes: int, deterministic: bool, seed: int
+) -> list[tuple[float, int]]:
+    """`(return, length)` of `num_episodes` episodes on `envs` (reset with `seed`), a fixed quota per env.
+
+    Sampled actions draw from `model.predict_generator` seeded with `seed` and restored afterwards: the
+    same call gives the same episodes, and later predictions are as if it had not run."""
+    generator = model.predict_generator
+    state = generator.get_state()
+    generator.manual_seed(seed)
+    try:
+        return play_seeded(model, envs, num_episodes, deterministic, seed)
+    finally:
+        generator.set_state(state)
+
+
+def play_seeded(
+    model: Algorithm, envs: VecEnv, num_episodes: int, deterministic: bool, seed: int
+) -> list[tuple[float, int]]:
+    num_envs = envs.num_envs
     quotas = np.full(num_envs, num_episodes // num_envs)
     quotas[: num_episodes % num_envs] += 1
     finished = np.zeros(num_envs, dtype=np.int64)
     episodes: list[tuple[float, int]] = []
     policy = acting(model, deterministic)
-    try:
-        obs, _ = eval_envs.reset(seed=seed)
-        episode_start = np.ones(num_envs, dtype=bool)
-        while (finished < quotas).any():
-            obs, _, terminations, truncations, infos = eval_envs.step(policy(obs, episode_start))
-            episode_start = terminations | truncations
-            counted = infos["_episode"] & (finished < quotas)
-            for i in np.flatnonzero(counted):
-                episodes.append((float(infos["episode"]["r"][i]), int(infos["episode"]["l"][i])))
-            finished += infos["_episode"]
-    finally:
-        if envs is None:
-            eval_envs.close()
+    obs, _ = envs.reset(seed=seed)
+    episode_start = np.ones(num_envs, dtype=bool)
+    while (finished < quotas).any():
+        obs, _, terminations, truncations, infos = envs.step(policy(obs, episode_start))
+        episode_start = terminations | truncations
+        counted = infos["_episode"] & (finished < quotas)
+        for i in np.flatnonzero(counted):
+            episodes.append((float(infos["episode"]["r"][i]), int(infos["episode"]["l"][i])))
+        finished += infos["_episode"]
+    return episodes
+
+
+def summarize(episodes: list[tuple[float, int]]) -> dict[str, Any]:
+    """Mean and std of the returns and lengths of `episodes`, and the episodes themselves."""
     returns = np.array([r for r, _ in episodes])
     lengths = np.array([length for _, length in episodes])
     return {
@@ -94,3 +148,15 @@ def evaluate(
         "std_length": float(lengths.std()),
         "episodes": episodes,
     }
+
+
+def greedy_gap(greedy: dict[str, Any], sampled: dict[str, Any], num_episodes: int) -> str | None:
+    """A warning when the sampled mean return beats the greedy one by much (see `evaluate`), else None."""
+    gap = sampled["mean_return"] - greedy["mean_return"]
+    standard_error = float(np.hypot(greedy["std_return"], sampled["std_return"])) / np.sqrt(num_episodes)
+    scale = max(abs(greedy["mean_return"]), abs(sampled["mean_return"]))
+    if gap <= GAP_STANDARD_ERRORS * standard_error or gap <= GAP_FRACTION * scale:
+        return None
+    return (f"the greedy policy under-reports: return {greedy['mean_return']:.2f} with the most likely actions, "
+            f"{sampled['mean_return']:.2f} with sampled actions on the same {num_episodes} episodes (the greedy "
+            f"policy may loop where sampling escapes; evaluate with deterministic=False / --no-deterministic)")

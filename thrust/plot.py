@@ -102,6 +102,15 @@ def plot_runs(
         groups[run_label(run_dir) if labels is None else labels[index]].append(curve)
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    ylabel = metric.split("/")[-1].replace("_", " ") + (f" (trailing mean of {smooth})" if smooth > 1 else "")
+    draw_curves(axes, groups, ylabel)
+    save_figure(fig, output)
+    return Path(output)
+
+
+def draw_curves(axes, groups: dict[str, list[dict[str, np.ndarray]]], ylabel: str) -> None:
+    """Draw each group of curves (`steps`, `seconds`, `values`) on a pair of axes, against env steps and
+    against seconds: the mean over the group with a ± std band, or the line of a group of one."""
     for label, curves in groups.items():
         for ax, x_key in zip(axes, ("steps", "seconds"), strict=True):
             if len(curves) == 1:
@@ -113,12 +122,17 @@ def plot_runs(
     axes[0].set_xlabel("environment steps")
     axes[1].set_xlabel("training time (s)")
     for ax in axes:
-        ax.set_ylabel(metric.split("/")[-1].replace("_", " ") + (f" (trailing mean of {smooth})" if smooth > 1 else ""))
+        ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.legend(loc="lower right")
+
+
+def save_figure(fig, output: Path, dpi: int = 120) -> None:
+    """Write `fig` to `output` (its folder made if needed) and close it."""
+    import matplotlib.pyplot as plt
+
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     # the format named explicitly: a name without a suffix is written as PNG under that very name
-    fig.savefig(output, dpi=120, format=output.suffix.lstrip(".").lower() or "png")
+    fig.savefig(output, dpi=dpi, format=output.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
-    return output

@@ -309,7 +309,8 @@ def summarize(
         summary["evaluation"] = {key: value for key, value in result.items() if key != "episodes"}
         print(
             f"evaluation: return {result['mean_return']:.2f} ± {result['std_return']:.2f}, "
-            f"length {result['mean_length']:.1f} over {session.eval_episodes} episodes (deterministic)"
+            f"length {result['mean_length']:.1f} over {session.eval_episodes} episodes (deterministic); "
+            f"sampled actions: {result['sampled']['mean_return']:.2f} ± {result['sampled']['std_return']:.2f}"
         )
     with writing(run_dir / "summary.json"):
         write_json(run_dir / "summary.json", summary)

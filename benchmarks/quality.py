@@ -1,0 +1,175 @@
+"""Learning quality of the PPO presets beside CleanRL's published figures: returns, wall time, learning curves.
+
+Every run trains `thrust.PPO(env_id, seed=s, total_timesteps=steps)` (the env's preset; steps: the
+table's, or the preset's own budget where the table gives none), one run at a time in this process,
+then evaluates the greedy policy on 100 fresh episodes (`thrust.evaluate`, evaluation seed 10,000 + s).
+Reported per env, mean ± std over seeds: that evaluation, the mean of the last 20 training episodes,
+the wall time of training (envs, model, learning; not the evaluation) and its env steps per second.
+CleanRL's figures are its openrlbenchmark results (last training episodes, mean ± std over seeds, at
+the steps named). The learning curves (each iteration's mean training return, trailing mean of 5
+iterations, against env steps and against wall time, mean and ± std band over seeds) go to
+`docs/quality.png`.
+
+    python benchmarks/quality.py --quick          # classic control at the presets' budgets, 3 seeds
+    python benchmarks/quality.py                  # the full table (MuJoCo v5 and Atari where installed)
+    python benchmarks/quality.py --env Hopper-v5 --steps 1000000 --seeds 1-3
+
+An env whose extra is not installed (MuJoCo, Atari) is skipped with a message naming the extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+
+import thrust
+from thrust.plot import draw_curves, save_figure, trailing_mean
+
+CLEANRL = {
+    "CartPole-v1": ("490 ± 6", 500_000),
+    "Acrobot-v1": ("−86 ± 1", 500_000),
+    "MountainCar-v0": ("−200 ± 0", 500_000),
+    "HalfCheetah-v5": ("1443 ± 46", 1_000_000),
+    "Hopper-v5": ("2383 ± 272", 1_000_000),
+    "Walker2d-v5": ("2288 ± 572", 1_000_000),
+    "ALE/Breakout-v5": ("415 ± 28", 10_000_000),
+    "ALE/Pong-v5": ("20.4 ± 0.2", 10_000_000),
+    "ALE/BeamRider-v5": ("1916 ± 484", 10_000_000),
+}
+"""env id → CleanRL's published return (mean ± std over seeds) and the steps it was measured at"""
+
+FULL = [
+    ("CartPole-v1", 500_000), ("Acrobot-v1", 500_000), ("MountainCar-v0", 500_000), ("Pendulum-v1", None),
+    ("MountainCarContinuous-v0", None), ("HalfCheetah-v5", 1_000_000), ("Hopper-v5", 1_000_000),
+    ("Walker2d-v5", 1_000_000), ("ALE/Breakout-v5", 10_000_000), ("ALE/Pong-v5", 10_000_000),
+    ("ALE/BeamRider-v5", 10_000_000),
+]
+"""the full table: (env id, steps; None: the preset's budget), CleanRL's step counts where it has a figure"""
+QUICK = [("CartPole-v1", None), ("Acrobot-v1", None), ("Pendulum-v1", None), ("MountainCarContinuous-v0", None)]
+"""classic control at the presets' budgets: minutes on a 2-core CPU"""
+WINDOW = 20
+EPISODES = 100
+PLOT = Path("docs/quality.png")
+
+
+def available(env_id: str) -> str | None:
+    """None if `env_id` can be made here, else why not (its optional extra is missing)."""
+    try:
+        thrust.make(env_id, num_envs=1).close()
+    except (ImportError, gym.error.DependencyNotInstalled) as error:
+        return f"{error}".splitlines()[0]
+    return None
+
+
+def run(env_id: str, seed: int, steps: int | None) -> dict:
+    """Train one seed, evaluate it greedily; its figures and its learning curve."""
+    curve: dict[str, list[float]] = {"steps": [], "seconds": [], "values": []}
+    start = time.perf_counter()
+
+    def record(model, metrics):
+        if "charts/episodic_return" in metrics:
+            curve["steps"].append(model.global_step)
+            curve["seconds"].append(time.perf_counter() - start)
+            curve["values"].append(metrics["charts/episodic_return"])
+
+    with thrust.PPO(env_id, seed=seed, **({} if steps is None else {"total_timesteps": steps})) as model:
+        model.learn(callback=record)
+        seconds = time.perf_counter() - start
+        evaluation = thrust.evaluate(model, num_episodes=EPISODES, seed=10_000 + seed, sampled=False)
+        recent = list(model.recent_returns)[-WINDOW:]
+        total = model.global_step
+    return {
+        "eval": evaluation["mean_return"], "last": float(np.mean(recent)), "seconds": seconds, "sps": total / seconds,
+        "steps": total, "curve": {key: np.array(values) for key, values in curve.items()},
+    }
+
+
+def mean_std(values: list[float], digits: int = 1) -> str:
+    return f"{statistics.mean(values):.{digits}f} ± {statistics.pstdev(values):.{digits}f}"
+
+
+def table_row(env_id: str, runs: list[dict]) -> str:
+    reference, reference_steps = CLEANRL.get(env_id, ("–", None))
+    at = f" at {reference_steps / 1e6:g}M" if reference_steps else ""
+    return (f"| {env_id} | {runs[0]['steps']:,} | {len(runs)} | {mean_std([r['eval'] for r in runs])} "
+            f"| {mean_std([r['last'] for r in runs])} | {reference}{at} | {mean_std([r['seconds'] for r in runs])} "
+            f"| {statistics.mean(r['sps'] for r in runs):,.0f} |")
+
+
+def plot(curves: dict[str, list[dict]], output: Path) -> None:
+    """One row per env: its runs' curves against steps and against wall time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(curves), 2, figsize=(10, 2.6 * len(curves)), constrained_layout=True, squeeze=False)
+    for row, (env_id, runs) in zip(axes, curves.items(), strict=True):
+        smoothed = [{**c, "values": trailing_mean(c["values"], 5)} for c in runs]
+        draw_curves(row, {env_id: smoothed}, "training return")
+    fig.suptitle("PPO presets: training return (mean of 5 iterations), mean ± std over seeds\n"
+                 "(time axis: the span every run covers)", fontsize=10)
+    save_figure(fig, output, dpi=90)  # small enough to commit
+
+
+def seed_range(text: str) -> range:
+    """"1-3" → range(1, 4); "7" → range(7, 8)."""
+    first, _, last = text.partition("-")
+    return range(int(first), int(last or first) + 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--env", action="append", help="env id (repeatable; default: the table's)")
+    parser.add_argument("--steps", type=int, help="env steps per run for every env (default: the table's)")
+    parser.add_argument("--seeds", type=seed_range, help="seed range (default: 1-3)")
+    parser.add_argument("--quick", action="store_true", help="classic control at the presets' budgets")
+    parser.add_argument("--plot", type=Path, default=PLOT, help="where the learning curves go")
+    args = parser.parse_args()
+    table = QUICK if args.quick else FULL
+    if args.env:  # the full table's steps for its envs, the preset's budget for others
+        table = [(env_id, dict(FULL).get(env_id)) for env_id in args.env]
+    seeds = args.seeds or range(1, 4)
+
+    rows, curves, skipped = [], {}, []
+    load_start = os.getloadavg()[0]
+    for env_id, steps in table:
+        missing = available(env_id)
+        if missing:
+            print(f"skipping {env_id}: {missing}", file=sys.stderr, flush=True)
+            skipped.append(f"{env_id} ({missing})")
+            continue
+        runs = []
+        for seed in seeds:
+            runs.append(run(env_id, seed, args.steps or steps))
+            print(f"{env_id} seed {seed}: eval {runs[-1]['eval']:.1f}, last-{WINDOW} {runs[-1]['last']:.1f}, "
+                  f"{runs[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
+        rows.append(table_row(env_id, runs))
+        curves[env_id] = [r["curve"] for r in runs]
+    if curves:
+        plot(curves, args.plot)
+
+    command = shlex.join(["python", "benchmarks/quality.py", *sys.argv[1:]])
+    print("### Learning quality: PPO presets beside CleanRL\n")
+    print(f"Command: `{command}`; seeds {seeds.start}–{seeds.stop - 1}, one run at a time on this machine; greedy "
+          f"evaluation over {EPISODES} fresh episodes; training return: the last {WINDOW} training episodes; "
+          f"mean ± std over seeds. Load average (1 min) at the start {load_start:.1f}, at the end "
+          f"{os.getloadavg()[0]:.1f} (2 cores): wall times and SPS are comparable within a run only. Learning "
+          f"curves: [{args.plot}]({args.plot}).\n")
+    print(f"| env | steps | seeds | greedy evaluation | last-{WINDOW} training | CleanRL | wall s | SPS |")
+    print("|---|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    if skipped:
+        print("\nSkipped (extra not installed): " + "; ".join(skipped))
+
+
+if __name__ == "__main__":
+    main()
