@@ -10,8 +10,9 @@ the steps named). The learning curves (each iteration's mean training return, tr
 iterations, against env steps and against wall time, mean and ± std band over seeds) go to
 `docs/quality.png`.
 
-    python benchmarks/quality.py --quick          # classic control at the presets' budgets, 3 seeds
-    python benchmarks/quality.py                  # the full table (MuJoCo v5 and Atari where installed)
+    python benchmarks/quality.py                  # classic control at the presets' budgets, 3 seeds
+    python benchmarks/quality.py --quick          # the same, 1 seed (a check of the script)
+    python benchmarks/quality.py --full           # CleanRL's budgets, MuJoCo v5 and Atari too (days on a CPU)
     python benchmarks/quality.py --env Hopper-v5 --steps 1000000 --seeds 1-3
 
 An env whose extra is not installed (MuJoCo, Atari) is skipped with a message naming the extra.
@@ -53,8 +54,8 @@ FULL = [
     ("ALE/BeamRider-v5", 10_000_000),
 ]
 """the full table: (env id, steps; None: the preset's budget), CleanRL's step counts where it has a figure"""
-QUICK = [("CartPole-v1", None), ("Acrobot-v1", None), ("Pendulum-v1", None), ("MountainCarContinuous-v0", None)]
-"""classic control at the presets' budgets: minutes on a 2-core CPU"""
+CLASSIC = [("CartPole-v1", None), ("Acrobot-v1", None), ("Pendulum-v1", None), ("MountainCarContinuous-v0", None)]
+"""the default table, classic control at the presets' budgets: minutes on a 2-core CPU (`thrust bench` runs it)"""
 WINDOW = 20
 EPISODES = 100
 PLOT = Path("docs/quality.png")
@@ -130,14 +131,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", action="append", help="env id (repeatable; default: the table's)")
     parser.add_argument("--steps", type=int, help="env steps per run for every env (default: the table's)")
-    parser.add_argument("--seeds", type=seed_range, help="seed range (default: 1-3)")
-    parser.add_argument("--quick", action="store_true", help="classic control at the presets' budgets")
+    parser.add_argument("--seeds", type=seed_range, help="seed range (default: 1-3; --quick: 1)")
+    parser.add_argument("--quick", action="store_true", help="one seed")
+    parser.add_argument("--full", action="store_true", help="CleanRL's budgets, with MuJoCo and Atari")
     parser.add_argument("--plot", type=Path, default=PLOT, help="where the learning curves go")
     args = parser.parse_args()
-    table = QUICK if args.quick else FULL
+    table = FULL if args.full else CLASSIC
     if args.env:  # the full table's steps for its envs, the preset's budget for others
         table = [(env_id, dict(FULL).get(env_id)) for env_id in args.env]
-    seeds = args.seeds or range(1, 4)
+    seeds = args.seeds or range(1, 2 if args.quick else 4)
 
     rows, curves, skipped = [], {}, []
     load_start = os.getloadavg()[0]
