@@ -1,0 +1,155 @@
+"""PPO on MuJoCo (HalfCheetah-v5): Thrust at CleanRL's settings against a CleanRL-style ppo_continuous_action.py.
+
+Each run is a fresh subprocess (torch threads, caches and RNGs never leak between runs) that trains for a fixed
+number of env steps, learning included, and reports env steps per second of wall-clock time from before the
+envs are made to the end of the last update (Python imports and numba compilation not counted: a warm-up
+run caches Thrust's kernels first). The systems take turns in `--rounds` rounds; the ratio is the median
+of each round's Thrust / CleanRL ratio (the shared machine's load drifts, and taking turns exposes both to it).
+
+- **Thrust, CleanRL's settings**: `thrust.PPO("HalfCheetah-v5")`, the preset (1 env × 2048 steps, 32
+  minibatches, 10 epochs, lr 3e-4 annealed, γ 0.99, λ 0.95, observation and reward normalization);
+- **CleanRL-style**: `benchmarks/peers/cleanrl_ppo_continuous.py`, the same settings through Gymnasium's
+  wrappers and `torch.distributions.Normal`, as CleanRL's file does them;
+- **Thrust, wall-clock preset**: `thrust.presets.PPO_WALL_CLOCK_PRESETS` (several envs on EnvPool's threads,
+  larger minibatches), SPS only: whether it reaches CleanRL's returns at 1M steps is not measured here.
+
+Both peers get the torch settings Thrust's PPO applies to itself (one intra-op thread, denormals flushed).
+
+    python benchmarks/mujoco.py            # 3 rounds of 20,480 steps each (a few minutes)
+    python benchmarks/mujoco.py --quick    # 1 round of 8,192 steps
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENV_ID = "HalfCheetah-v5"
+
+
+def run_thrust(steps: int, wall_clock: bool) -> dict:
+    import thrust
+    from thrust.presets import PPO_WALL_CLOCK_PRESETS
+
+    settings = dict(PPO_WALL_CLOCK_PRESETS[ENV_ID]) if wall_clock else {}
+    start = time.perf_counter()
+    splits: list[dict] = []
+    model = thrust.PPO(ENV_ID, seed=1, **settings)
+    model.learn(callback=lambda m, metrics: splits.append(metrics) or m.global_step < steps)
+    seconds = time.perf_counter() - start
+    split = {key: sum(m[key] for m in splits) / seconds for key in ("time/env", "time/inference", "time/learning")}
+    result = {"steps": model.global_step, "seconds": seconds, **split,
+              "num_envs": model.config.num_envs, "backend": model.env_spec.backend}
+    model.close()
+    return result
+
+
+def run_cleanrl(steps: int) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_flush_denormal(True)
+    sys.path.insert(0, str(Path(__file__).parent / "peers"))
+    import cleanrl_ppo_continuous
+
+    start = time.perf_counter()
+    global_step, _ = cleanrl_ppo_continuous.train(ENV_ID, seed=1, total_timesteps=steps)
+    return {"steps": global_step, "seconds": time.perf_counter() - start}
+
+
+def worker(argv: list[str]) -> None:
+    import torch._dynamo  # noqa: F401  (torch.optim imports it at the first optimizer: an import, not training)
+
+    kind, steps = argv[0], int(argv[1])
+    result = run_cleanrl(steps) if kind == "cleanrl" else run_thrust(steps, wall_clock=kind == "wall-clock")
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def spawn(*args: str) -> dict:
+    output = subprocess.run(
+        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
+    )
+    for line in output.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    raise RuntimeError(f"worker {args} failed:\n{output.stdout}\n{output.stderr}")
+
+
+def machine_info() -> str:
+    import gymnasium
+    import mujoco
+    import torch
+
+    cpu = platform.processor() or "unknown CPU"
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}, "
+            f"gymnasium {gymnasium.__version__}, mujoco {mujoco.__version__}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one round of 8,192 steps")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20_480, help="env steps per run (a multiple of 2048)")
+    parser.add_argument("--no-wall-clock", action="store_true", help="leave out the wall-clock preset's row")
+    parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker(args.worker)
+        return
+    rounds, steps = (1, 8192) if args.quick else (args.rounds, args.steps)
+    spawn("thrust", "2048")  # warm-up: compiles and caches Thrust's numba kernels
+    kinds = ["thrust", "cleanrl"] + ([] if args.no_wall_clock else ["wall-clock"])
+    runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
+    for round_index in range(rounds):
+        order = kinds if round_index % 2 == 0 else [kinds[1], kinds[0], *kinds[2:]]
+        for kind in order:
+            runs[kind].append(spawn(kind, str(steps)))
+            print(f"round {round_index + 1} {kind}: {runs[kind][-1]}", file=sys.stderr, flush=True)
+
+    def sps(run: dict) -> float:
+        return run["steps"] / run["seconds"]
+
+    ratios = [sps(t) / sps(c) for t, c in zip(runs["thrust"], runs["cleanrl"], strict=True)]
+    labels = {"thrust": "Thrust PPO, CleanRL's settings (preset: 1 env × 2048 steps)",
+              "cleanrl": "CleanRL-style ppo_continuous_action.py (benchmarks/peers)",
+              "wall-clock": "Thrust PPO, wall-clock preset"}
+    print(f"### PPO on {ENV_ID}: steps/s, learning included\n")
+    print(f"Machine: {machine_info()}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end  ")
+    print(f"Command: `python benchmarks/mujoco.py{' --quick' if args.quick else ''}`: {rounds} round(s) of "
+          f"{steps:,} env steps per system, each run a fresh process\n")
+    print("| system | envs (backend) | SPS (median) | SPS of each run | vs CleanRL | time: env / inference / "
+          "learning |")
+    print("|---|---|---|---|---|---|")
+    for kind in kinds:
+        rates = [sps(run) for run in runs[kind]]
+        if kind == "cleanrl":
+            envs, versus, split = "1 (Gymnasium SyncVectorEnv)", "1.00×", "—"
+        else:
+            last = runs[kind][-1]
+            envs = f"{last['num_envs']} ({last['backend']})"
+            versus = f"{statistics.median(rates) / statistics.median([sps(c) for c in runs['cleanrl']]):.2f}×"
+            if kind == "thrust":
+                each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
+                versus = f"{statistics.median(ratios):.2f}× (median of same-round ratios {each})"
+            split = " / ".join(f"{100 * statistics.median(run[key] for run in runs[kind]):.0f}%"
+                               for key in ("time/env", "time/inference", "time/learning"))
+        print(f"| {labels[kind]} | {envs} | {statistics.median(rates):,.0f} | "
+              f"{', '.join(f'{r:,.0f}' for r in rates)} | {versus} | {split} |")
+
+
+if __name__ == "__main__":
+    main()
