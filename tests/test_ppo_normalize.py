@@ -87,3 +87,20 @@ def test_the_normalization_kernel_gives_the_bits_of_the_torch_expression():
         normalizer(obs, out=out)
         assert torch.equal(out[1:], expected[1:]) and out[0, 0].isnan() and torch.equal(normalizer(obs)[1:], out[1:])
         assert out.abs().nan_to_num().max().item() == 3.0  # some clipped
+
+
+def test_the_one_env_reward_kernel_gives_the_bits_of_the_numpy_lines():
+    rng = np.random.default_rng(4)
+    scaler, reference = RewardScaler(1, 0.99), RunningMeanStd(())
+    returns = np.zeros(1)
+    for step in range(400):
+        rewards = (rng.normal(size=1) * 20).astype(np.float32)
+        dones = rng.random(1) < 0.05
+        scaled = scaler(rewards, dones)
+        returns = returns * 0.99 + rewards
+        batched_update(reference, torch.from_numpy(returns))
+        returns[dones] = 0.0
+        expected = np.clip(rewards * (1.0 / np.sqrt(reference.var.item() + 1e-8)), -10.0, 10.0).astype(np.float32)
+        assert scaled.dtype == np.float32 and np.array_equal(scaled, expected), step
+    assert np.array_equal(scaler.discounted_returns.numpy(), returns)
+    assert torch.equal(scaler.return_stats.var, reference.var) and scaler.return_stats.count == reference.count

@@ -118,7 +118,11 @@ class Collector:
     def env_actions(self, action: torch.Tensor) -> np.ndarray:
         """Policy actions as the env takes them: numpy, Box actions clipped to the bounds."""
         env_action = action.cpu().numpy()
-        return env_action if self.clip_bounds is None else np.clip(env_action, *self.clip_bounds)
+        if self.clip_bounds is None:
+            return env_action
+        low, high = self.clip_bounds  # np.clip's bits, without its Python-level argument handling (~10 µs)
+        clipped = np.maximum(env_action, low)
+        return np.minimum(clipped, high, out=clipped)
 
     def device_actions(self, action: torch.Tensor) -> torch.Tensor:
         """Policy actions as an env that takes tensors takes them: Box actions clipped, on the device."""

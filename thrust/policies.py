@@ -313,8 +313,11 @@ class ActorCritic(nn.Module):
                 log_prob = log_probs.gather(-1, index).sum((1, 2))
                 return self._to_env_action(index.squeeze(-1)), log_prob, value
             noise = torch.randn(head.shape, generator=generator, device=head.device, dtype=head.dtype)
-            action = head + noise * self.log_std.exp()
-            log_prob = (-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+            log_std = self.log_std
+            # head + noise·σ and Σ(−½noise² − log σ − log √2π), in place on the temporaries: the same operations
+            # (hence bits) in fewer allocations, which count at the batch of one env.
+            action = (noise * log_std.exp()).add_(head)
+            log_prob = noise.square().mul_(-0.5).sub_(log_std).sub_(_LOG_SQRT_2PI).sum(-1)
             return action, log_prob, value
 
     def evaluate(

@@ -10,13 +10,13 @@ of each round's Thrust / CleanRL ratio (the shared machine's load drifts, and ta
   minibatches, 10 epochs, lr 3e-4 annealed, γ 0.99, λ 0.95, observation and reward normalization);
 - **CleanRL-style**: `benchmarks/peers/cleanrl_ppo_continuous.py`, the same settings through Gymnasium's
   wrappers and `torch.distributions.Normal`, as CleanRL's file does them;
-- **Thrust, wall-clock preset**: `thrust.presets.PPO_WALL_CLOCK_PRESETS` (several envs on EnvPool's threads,
-  larger minibatches), SPS only: whether it reaches CleanRL's returns at 1M steps is not measured here.
+- **Thrust, wall-clock preset**: `thrust.presets.PPO_WALL_CLOCK_PRESETS` (16 envs on EnvPool's threads, 8
+  minibatches of 256), SPS only: whether it reaches CleanRL's returns at 1M steps is not measured here.
 
 Both peers get the torch settings Thrust's PPO applies to itself (one intra-op thread, denormals flushed).
 
-    python benchmarks/mujoco.py            # 3 rounds of 20,480 steps each (a few minutes)
-    python benchmarks/mujoco.py --quick    # 1 round of 8,192 steps
+    python benchmarks/mujoco_ppo.py            # 3 rounds of 20,480 steps each (a few minutes)
+    python benchmarks/mujoco_ppo.py --quick    # 1 round of 8,192 steps
 """
 
 from __future__ import annotations
@@ -40,13 +40,13 @@ def run_thrust(steps: int, wall_clock: bool) -> dict:
     from thrust.presets import PPO_WALL_CLOCK_PRESETS
 
     settings = dict(PPO_WALL_CLOCK_PRESETS[ENV_ID]) if wall_clock else {}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     splits: list[dict] = []
     model = thrust.PPO(ENV_ID, seed=1, **settings)
     model.learn(callback=lambda m, metrics: splits.append(metrics) or m.global_step < steps)
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     split = {key: sum(m[key] for m in splits) / seconds for key in ("time/env", "time/inference", "time/learning")}
-    result = {"steps": model.global_step, "seconds": seconds, **split,
+    result = {"steps": model.global_step, "seconds": seconds, "cpu_seconds": cpu_seconds, **split,
               "num_envs": model.config.num_envs, "backend": model.env_spec.backend}
     model.close()
     return result
@@ -60,9 +60,10 @@ def run_cleanrl(steps: int) -> dict:
     sys.path.insert(0, str(Path(__file__).parent / "peers"))
     import cleanrl_ppo_continuous
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     global_step, _ = cleanrl_ppo_continuous.train(ENV_ID, seed=1, total_timesteps=steps)
-    return {"steps": global_step, "seconds": time.perf_counter() - start}
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    return {"steps": global_step, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
 def worker(argv: list[str]) -> None:
@@ -120,35 +121,36 @@ def main() -> None:
             runs[kind].append(spawn(kind, str(steps)))
             print(f"round {round_index + 1} {kind}: {runs[kind][-1]}", file=sys.stderr, flush=True)
 
-    def sps(run: dict) -> float:
-        return run["steps"] / run["seconds"]
+    def sps(run: dict, clock: str = "seconds") -> float:
+        return run["steps"] / run[clock]
 
-    ratios = [sps(t) / sps(c) for t, c in zip(runs["thrust"], runs["cleanrl"], strict=True)]
+    def median_ratio(kind: str, clock: str) -> str:
+        ratios = [sps(run, clock) / sps(peer, clock) for run, peer in zip(runs[kind], runs["cleanrl"], strict=True)]
+        return f"{statistics.median(ratios):.2f}× ({', '.join(f'{ratio:.2f}' for ratio in ratios)})"
+
     labels = {"thrust": "Thrust PPO, CleanRL's settings (preset: 1 env × 2048 steps)",
               "cleanrl": "CleanRL-style ppo_continuous_action.py (benchmarks/peers)",
               "wall-clock": "Thrust PPO, wall-clock preset"}
     print(f"### PPO on {ENV_ID}: steps/s, learning included\n")
     print(f"Machine: {machine_info()}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end  ")
-    print(f"Command: `python benchmarks/mujoco.py{' --quick' if args.quick else ''}`: {rounds} round(s) of "
-          f"{steps:,} env steps per system, each run a fresh process\n")
-    print("| system | envs (backend) | SPS (median) | SPS of each run | vs CleanRL | time: env / inference / "
-          "learning |")
-    print("|---|---|---|---|---|---|")
+    print(f"Command: `python benchmarks/mujoco_ppo.py{' --quick' if args.quick else ''}`: {rounds} round(s) of "
+          f"{steps:,} env steps per system, each run a fresh process. Ratios: median of the same-round ratios "
+          "(each round's in brackets), of wall-clock SPS and of SPS per CPU second (steadier on shared cores)\n")
+    print("| system | envs (backend) | SPS (median) | SPS of each run | vs CleanRL | vs CleanRL, CPU time | "
+          "time: env / inference / learning |")
+    print("|---|---|---|---|---|---|---|")
     for kind in kinds:
         rates = [sps(run) for run in runs[kind]]
         if kind == "cleanrl":
-            envs, versus, split = "1 (Gymnasium SyncVectorEnv)", "1.00×", "—"
+            envs, versus, cpu_versus, split = "1 (Gymnasium SyncVectorEnv)", "1.00×", "1.00×", "—"
         else:
             last = runs[kind][-1]
             envs = f"{last['num_envs']} ({last['backend']})"
-            versus = f"{statistics.median(rates) / statistics.median([sps(c) for c in runs['cleanrl']]):.2f}×"
-            if kind == "thrust":
-                each = ", ".join(f"{ratio:.2f}" for ratio in ratios)
-                versus = f"{statistics.median(ratios):.2f}× (median of same-round ratios {each})"
+            versus, cpu_versus = median_ratio(kind, "seconds"), median_ratio(kind, "cpu_seconds")
             split = " / ".join(f"{100 * statistics.median(run[key] for run in runs[kind]):.0f}%"
                                for key in ("time/env", "time/inference", "time/learning"))
         print(f"| {labels[kind]} | {envs} | {statistics.median(rates):,.0f} | "
-              f"{', '.join(f'{r:,.0f}' for r in rates)} | {versus} | {split} |")
+              f"{', '.join(f'{r:,.0f}' for r in rates)} | {versus} | {cpu_versus} | {split} |")
 
 
 if __name__ == "__main__":
