@@ -66,11 +66,61 @@ def run_cleanrl(steps: int) -> dict:
     return {"steps": global_step, "seconds": seconds, "cpu_seconds": cpu_seconds}
 
 
+def step_costs(repeats: int = 2000) -> dict[str, float]:
+    """CPU µs of each part of a 1-env rollout step of the preset, each timed in a loop of its own (best of 5
+    loops): warmer caches than inside the rollout, so a floor rather than the rollout's own split."""
+    import numpy as np
+
+    import thrust
+
+    # the preset's settings spelled out, so that the same function times code from before the preset existed
+    model = thrust.PPO(ENV_ID, seed=1, num_envs=1, num_steps=64, num_minibatches=4, normalize_obs=True,
+                       normalize_reward=True)
+    model.learn(callback=lambda m, metrics: False)
+    collector, storage, envs = model.collector, model.storage, model.envs
+    actions = envs.single_action_space.sample()[None]
+    obs, rewards, terminations, truncations, infos = envs.step(actions)
+    action, logprob, value = collector.policy.act(storage.obs[0], collector.generator)
+    parts = {
+        "env step (Gymnasium's HalfCheetah-v5 through the serial VecEnv)": lambda: envs.step(actions),
+        "the policy's actor forward alone (64×64 MLP, batch 1)": lambda: collector.policy.deterministic_action(
+            storage.obs[0]),
+        "act: actor and critic forwards, Gaussian sample, log-prob": lambda: collector.policy.act(
+            storage.obs[0], collector.generator),
+        "observation normalization (statistics and normalized row into storage)": lambda: collector.observe(
+            obs, update_statistics=True, out=storage.obs[1]),
+        "reward scaling": lambda: collector.reward_scaler(rewards, terminations | truncations),
+        "action to the env (numpy, clipped)": lambda: collector.env_actions(action),
+        "storage writes (action, log-prob, value, reward, 2 flags)": lambda: (
+            storage.actions[0].copy_(action), storage.logprobs[0].copy_(logprob), storage.values[0].copy_(value),
+            collector.to_device(rewards, "rewards", out=storage.rewards[0]),
+            collector.to_device(terminations, "terminations", out=storage.terminations[0]),
+            collector.to_device(truncations, "truncations", out=storage.truncations[0])),
+        "episode bookkeeping (final values, episode statistics)": lambda: (
+            collector.value_final_observations(0, infos, truncations & ~terminations, False),
+            collector.record_episodes(0, infos, thrust.collector.RolloutStatistics(), False)),
+    }
+    costs = {}
+    for name, part in parts.items():
+        best = np.inf
+        for _ in range(5):
+            start = time.process_time()
+            for _ in range(repeats):
+                part()
+            best = min(best, (time.process_time() - start) / repeats * 1e6)
+        costs[name] = best
+    model.close()
+    return costs
+
+
 def worker(argv: list[str]) -> None:
     import torch._dynamo  # noqa: F401  (torch.optim imports it at the first optimizer: an import, not training)
 
     kind, steps = argv[0], int(argv[1])
-    result = run_cleanrl(steps) if kind == "cleanrl" else run_thrust(steps, wall_clock=kind == "wall-clock")
+    if kind == "costs":
+        result = step_costs()
+    else:
+        result = run_cleanrl(steps) if kind == "cleanrl" else run_thrust(steps, wall_clock=kind == "wall-clock")
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -151,6 +201,13 @@ def main() -> None:
                                for key in ("time/env", "time/inference", "time/learning"))
         print(f"| {labels[kind]} | {envs} | {statistics.median(rates):,.0f} | "
               f"{', '.join(f'{r:,.0f}' for r in rates)} | {versus} | {cpu_versus} | {split} |")
+
+    print("\nWhat a 1-env rollout step of Thrust's preset costs, part by part (CPU µs, each part timed in a loop of "
+          "its own, best of 5: a floor; inside the rollout caches are colder):\n")
+    print("| part | µs |")
+    print("|---|---|")
+    for name, cost in spawn("costs", "0").items():
+        print(f"| {name} | {cost:.1f} |")
 
 
 if __name__ == "__main__":
