@@ -56,9 +56,9 @@ class MLP(nn.Sequential):
 
     `forward` runs the layers' functions on their parameters instead of calling each submodule: at the
     batch of 1-8 rows a rollout with few envs acts on, torch's per-module call machinery (hook checks,
-    attribute lookups) costs more than the layer's arithmetic, and skipping it halves the time of a
-    64×64 MLP there. The numbers are the same bits (the same kernels run); hooks registered on the
-    layers inside are not called.
+    attribute lookups) is a good part of the cost, and skipping it takes about a fifth off a 64×64 MLP's
+    forward at batch 1 (25 → 20 µs here). The numbers are the same bits (the same kernels run); hooks
+    registered on the layers inside are not called.
     """
 
     def __init__(self, *layers: nn.Module) -> None:
