@@ -17,6 +17,7 @@ Both peers get the torch settings Thrust's PPO applies to itself (one intra-op t
 
     python benchmarks/mujoco_ppo.py            # 3 rounds of 20,480 steps each (a few minutes)
     python benchmarks/mujoco_ppo.py --quick    # 1 round of 8,192 steps
+    python benchmarks/mujoco_ppo.py --returns 150000   # both Thrust presets trained to the end: time, returns
 """
 
 from __future__ import annotations
@@ -64,6 +65,25 @@ def run_cleanrl(steps: int) -> dict:
     global_step, _ = cleanrl_ppo_continuous.train(ENV_ID, seed=1, total_timesteps=steps)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     return {"steps": global_step, "seconds": seconds, "cpu_seconds": cpu_seconds}
+
+
+def run_to_the_end(steps: int, wall_clock: bool) -> dict:
+    """A whole run of `steps` steps (its learning-rate schedule annealed over them): time, and the returns reached."""
+    import numpy as np
+
+    import thrust
+    from thrust.presets import PPO_WALL_CLOCK_PRESETS
+
+    settings = dict(PPO_WALL_CLOCK_PRESETS[ENV_ID]) if wall_clock else {}
+    start, cpu_start = time.perf_counter(), time.process_time()
+    model = thrust.PPO(ENV_ID, seed=1, **{**settings, "total_timesteps": steps})
+    model.learn()
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    evaluation = thrust.evaluate(model, num_episodes=5, seed=1000)
+    result = {"steps": model.global_step, "seconds": seconds, "cpu_seconds": cpu_seconds,
+              "last_20": float(np.mean(list(model.recent_returns)[-20:])), "greedy": evaluation["mean_return"]}
+    model.close()
+    return result
 
 
 def step_costs(repeats: int = 2000) -> dict[str, float]:
@@ -119,6 +139,8 @@ def worker(argv: list[str]) -> None:
     kind, steps = argv[0], int(argv[1])
     if kind == "costs":
         result = step_costs()
+    elif kind.startswith("returns-"):
+        result = run_to_the_end(steps, wall_clock=kind == "returns-wall-clock")
     else:
         result = run_cleanrl(steps) if kind == "cleanrl" else run_thrust(steps, wall_clock=kind == "wall-clock")
     print("RESULT " + json.dumps(result), flush=True)
@@ -150,16 +172,32 @@ def machine_info() -> str:
             f"gymnasium {gymnasium.__version__}, mujoco {mujoco.__version__}")
 
 
+def print_returns(steps: int) -> None:
+    runs = {kind: spawn(f"returns-{kind}", str(steps)) for kind in ("preset", "wall-clock")}
+    print(f"Command: `python benchmarks/mujoco_ppo.py --returns {steps}`: {ENV_ID}, seed 1, one run each in turn; "
+          f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
+    print("| Thrust preset | steps | wall s | CPU s | last 20 training episodes | greedy evaluation (5 episodes) |")
+    print("|---|---|---|---|---|---|")
+    for kind, run in runs.items():
+        print(f"| {kind} | {run['steps']:,} | {run['seconds']:.0f} | {run['cpu_seconds']:.0f} | {run['last_20']:.0f} | "
+              f"{run['greedy']:.0f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one round of 8,192 steps")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--steps", type=int, default=20_480, help="env steps per run (a multiple of 2048)")
     parser.add_argument("--no-wall-clock", action="store_true", help="leave out the wall-clock preset's row")
+    parser.add_argument("--returns", type=int, metavar="STEPS",
+                        help="instead: whole runs of STEPS steps of both Thrust presets, their time and returns")
     parser.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         worker(args.worker)
+        return
+    if args.returns:
+        print_returns(args.returns)
         return
     rounds, steps = (1, 8192) if args.quick else (args.rounds, args.steps)
     spawn("thrust", "2048")  # warm-up: compiles and caches Thrust's numba kernels

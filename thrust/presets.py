@@ -103,12 +103,11 @@ PPO_PRESETS: dict[str, dict[str, Any]] = {
 
 # MuJoCo (the `mujoco` extra): CleanRL's ppo_continuous_action.py settings, 1M steps. One env is what those
 # returns were published at (CleanRL, v4 envs, 1M steps: HalfCheetah 1443 ± 46, Hopper 2383 ± 272, Walker2d
-# 2288 ± 572); a 1-env step of Thrust costs the MuJoCo step, two small MLP forwards and a few µs more (see
+# 2288 ± 572); a 1-env step of Thrust costs the MuJoCo step, two small MLP forwards and about 55 µs more (see
 # BENCHMARKS.md, benchmarks/mujoco_ppo.py). Measured with these settings on Gymnasium's v5 envs, 1M steps, seeds 1-2
-# (issue 10, last 20 training episodes): HalfCheetah 1683 ± 93, Hopper 2437 ± 554; a greedy evaluation of seed 1:
-# HalfCheetah 1725 ± 32, Hopper 1761 ± 338. Walker2d, Ant and Humanoid: CleanRL's settings as they are, not yet
-# measured to 1M steps here (Humanoid's 348-dimensional observations make it the slowest and, at 1M steps, the
-# least learned of the five in CleanRL's own runs).
+# (issue 10, last 20 training episodes): HalfCheetah 1683 ± 93, Hopper 2437 ± 554; a greedy evaluation of one seed
+# (the project's peers notes): HalfCheetah 1725 ± 32, Hopper 1761 ± 338. Walker2d, Ant and Humanoid: CleanRL's
+# settings as they are, not measured to 1M steps here (training is bit-identical to the code those runs used).
 _CLEANRL_CONTINUOUS = dict(
     total_timesteps=1_000_000,
     num_envs=1,
@@ -127,9 +126,10 @@ PPO_PRESETS.update({env_id: dict(_CLEANRL_CONTINUOUS) for env_id in MUJOCO_ENV_I
 # Atari (the `atari` extra; ALE ids get the standard preprocessing, thrust.atari): CleanRL's ppo_atari_envpool.py
 # settings, 10M steps (8 envs × 128 steps, 4 minibatches, 4 epochs, lr 2.5e-4 annealed, γ 0.99, λ 0.95, clip 0.1,
 # entropy 0.01, Nature CNN). CleanRL's published returns at 10M: Pong 20.4 ± 0.2, Breakout 415 ± 28, BeamRider
-# 1916 ± 484. Not measured to 10M here: at about 15 ms of CPU per step of 8 envs (the CNN's forward and update on
-# these 2 cores) a 10M run takes days; it needs a GPU (`device="cuda"`), and none was lent to the task. The
-# EnvPool backend runs these ids with the same preprocessing (`backend="envpool"`).
+# 1916 ± 484. Not measured to 10M here: on these 2 CPU cores the Pong preset runs 129 steps/s (174 per CPU second;
+# the CNN's update 61% of the time), so 10M steps would take most of a day; it needs a GPU (`device="cuda"`), and
+# none was lent to the task. Sticky actions stay as the v5 ids set them (0.25), where CleanRL's EnvPool runs had
+# none. The EnvPool backend runs these ids with the same preprocessing (`backend="envpool"`).
 _CLEANRL_ATARI = dict(
     total_timesteps=10_000_000,
     num_envs=8,
@@ -154,9 +154,9 @@ PPO_WALL_CLOCK_PRESETS: dict[str, dict[str, Any]] = {
 **PPO_WALL_CLOCK_PRESETS[env_id])` (the `envpool` extra). CleanRL's batch of 2048 from 16 envs on EnvPool's C++
 threads × 128 steps, so that one policy forward serves 16 env steps, in 8 minibatches of 256 instead of 32 of 64:
 a gradient step costs about as much for 256 samples as for 64 here, and the update was half of the 1-env
-preset's time. HalfCheetah-v5, seed 1, 150K steps, in one run of both: 60 s against the 1-env preset's 186 s
-(3.1× less), last 20 training episodes 481 against 443, greedy evaluation (5 episodes) 719 against 931.
-Not measured to 1M steps (CleanRL's protocol) on this machine."""
+preset's time. HalfCheetah-v5, seed 1, 150K steps (`python benchmarks/mujoco_ppo.py --returns 150000`): 25 s
+against the 1-env preset's 98 s, last 20 training episodes 481 against 443, greedy evaluation (5 episodes) 719
+against 931. Not measured to 1M steps (CleanRL's protocol) on this machine."""
 
 
 # The actor-learners on CartPole-v1 run synchronously (one actor, policy lag 0, bit-reproducible): measured on
