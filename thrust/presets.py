@@ -107,7 +107,7 @@ PPO_PRESETS: dict[str, dict[str, Any]] = {
 # BENCHMARKS.md, benchmarks/mujoco_ppo.py). Measured with these settings on Gymnasium's v5 envs, 1M steps, seeds 1-2
 # (issue 10, last 20 training episodes): HalfCheetah 1683 ± 93, Hopper 2437 ± 554; a greedy evaluation of one seed
 # (the project's peers notes): HalfCheetah 1725 ± 32, Hopper 1761 ± 338. Walker2d, Ant and Humanoid: CleanRL's
-# settings as they are, not measured to 1M steps here (training is bit-identical to the code those runs used).
+# settings as they are, not measured to 1M steps here.
 _CLEANRL_CONTINUOUS = dict(
     total_timesteps=1_000_000,
     num_envs=1,
