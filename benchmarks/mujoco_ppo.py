@@ -4,7 +4,9 @@ Each run is a fresh subprocess (torch threads, caches and RNGs never leak betwee
 number of env steps, learning included, and reports env steps per second of wall-clock time from before the
 envs are made to the end of the last update (Python imports and numba compilation not counted: a warm-up
 run caches Thrust's kernels first). The systems take turns in `--rounds` rounds; the ratio is the median
-of each round's Thrust / CleanRL ratio (the shared machine's load drifts, and taking turns exposes both to it).
+of each round's Thrust / CleanRL ratio (the shared machine's load drifts, and taking turns exposes both to it),
+for wall-clock time and for CPU time (the process's, EnvPool's threads included), which other jobs on the cores
+disturb less. Then the parts of a 1-env step, each timed on its own (`step_costs`).
 
 - **Thrust, CleanRL's settings**: `thrust.PPO("HalfCheetah-v5")`, the preset (1 env × 2048 steps, 32
   minibatches, 10 epochs, lr 3e-4 annealed, γ 0.99, λ 0.95, observation and reward normalization);
@@ -13,7 +15,7 @@ of each round's Thrust / CleanRL ratio (the shared machine's load drifts, and ta
 - **Thrust, wall-clock preset**: `thrust.presets.PPO_WALL_CLOCK_PRESETS` (16 envs on EnvPool's threads, 8
   minibatches of 256), SPS only: whether it reaches CleanRL's returns at 1M steps is not measured here.
 
-Both peers get the torch settings Thrust's PPO applies to itself (one intra-op thread, denormals flushed).
+Both systems get the torch settings Thrust's PPO applies to itself (one intra-op thread, denormals flushed).
 
     python benchmarks/mujoco_ppo.py            # 3 rounds of 20,480 steps each (a few minutes)
     python benchmarks/mujoco_ppo.py --quick    # 1 round of 8,192 steps
