@@ -1,5 +1,5 @@
-# The two commands of the README. Both create or update .venv first (with the atari, sweep and multiagent and, where
-# it installs, envpool extras, so that their tests run).
+# The two commands of the README. Both create or update .venv first (with the atari, mujoco, sweep and
+# multiagent and, where it installs, envpool extras, so that their tests run).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -11,7 +11,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,atari,sweep,multiagent]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,atari,mujoco,sweep,multiagent]"
 	$(PY) -m pip install -q -c constraints.txt -e ".[envpool]" || echo "envpool did not install: its tests will skip"
 	touch $(STAMP)
 

@@ -184,3 +184,16 @@ def test_only_raw_pixels_are_divided_by_255():
     pixels.load_state_dict(floats.state_dict())
     image = torch.rand(4, 3, 8, 8)
     torch.testing.assert_close(floats.value(image), pixels.value(image * 255.0))
+
+
+def test_the_mlp_forward_is_the_sequential_forward_bit_for_bit():
+    """`MLP.forward` skips the per-layer module calls; the numbers must be nn.Sequential's own."""
+    torch.manual_seed(0)
+    policy = ActorCritic(VECTOR_OBS, gym.spaces.Box(-1.0, 1.0, (3,), np.float32), hidden_sizes=(32, 16))
+    obs = torch.randn(5, 6)
+    for network in (policy.actor, policy.critic):
+        assert isinstance(network, torch.nn.Sequential)
+        assert torch.equal(network(obs), torch.nn.Sequential.forward(network, obs))
+    trunk = ActorCritic(VECTOR_OBS, gym.spaces.Discrete(2), shared_trunk=True).trunk  # ends in tanh, no output layer
+    assert torch.equal(trunk(obs), torch.nn.Sequential.forward(trunk, obs))
+    assert trunk(obs).abs().max() < 1

@@ -36,6 +36,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 # Padding logit for MultiDiscrete components with fewer choices than the largest one: exp() of it is
 # exactly 0 in float32, and 0 × it is 0 (a −inf would turn the entropy into NaN).
@@ -50,7 +51,30 @@ def layer_init(layer: nn.Module, gain: float = math.sqrt(2), bias: float = 0.0) 
     return layer
 
 
-def mlp(in_features: int, hidden_sizes: tuple[int, ...], out_features: int | None, out_gain: float) -> nn.Sequential:
+class MLP(nn.Sequential):
+    """Linear+tanh layers, stored as an `nn.Sequential` (so its parameters are named `0.weight`, `2.bias`, ...).
+
+    `forward` runs the layers' functions on their parameters instead of calling each submodule: at the
+    batch of 1-8 rows a rollout with few envs acts on, torch's per-module call machinery (hook checks,
+    attribute lookups) is a good part of the cost, and skipping it takes about a fifth off a 64×64 MLP's
+    forward at batch 1 (25 → 20 µs here). The numbers are the same bits (the same kernels run); hooks
+    registered on the layers inside are not called.
+    """
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__(*layers)
+        self.tanh_after = [isinstance(following, nn.Tanh) for following in [*layers[1:], None]]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, tanh_after in zip(self, self.tanh_after, strict=True):
+            if isinstance(layer, nn.Linear):
+                x = F.linear(x, layer.weight, layer.bias)
+                if tanh_after:
+                    x = torch.tanh(x)
+        return x
+
+
+def mlp(in_features: int, hidden_sizes: tuple[int, ...], out_features: int | None, out_gain: float) -> MLP:
     """Linear+tanh layers; a last linear layer to `out_features` (gain `out_gain`) unless it is None."""
     layers: list[nn.Module] = []
     for size in hidden_sizes:
@@ -58,7 +82,7 @@ def mlp(in_features: int, hidden_sizes: tuple[int, ...], out_features: int | Non
         in_features = size
     if out_features is not None:
         layers.append(layer_init(nn.Linear(in_features, out_features), gain=out_gain))
-    return nn.Sequential(*layers)
+    return MLP(*layers)
 
 
 RECURRENT_CORES: dict[str | None, type[nn.Module] | None] = {None: None, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
@@ -293,8 +317,11 @@ class ActorCritic(nn.Module):
                 log_prob = log_probs.gather(-1, index).sum((1, 2))
                 return self._to_env_action(index.squeeze(-1)), log_prob, value
             noise = torch.randn(head.shape, generator=generator, device=head.device, dtype=head.dtype)
-            action = head + noise * self.log_std.exp()
-            log_prob = (-0.5 * noise.square() - self.log_std - _LOG_SQRT_2PI).sum(-1)
+            log_std = self.log_std
+            # head + noise·σ and Σ(−½noise² − log σ − log √2π), in place on the temporaries: the same operations
+            # (hence bits) in fewer allocations, which count at the batch of one env.
+            action = (noise * log_std.exp()).add_(head)
+            log_prob = noise.square().mul_(-0.5).sub_(log_std).sub_(_LOG_SQRT_2PI).sum(-1)
             return action, log_prob, value
 
     def evaluate(
