@@ -6,6 +6,7 @@ Risky calls run under `deadline`, which fails the test instead of letting it han
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import signal
@@ -207,6 +208,52 @@ def test_synchronous_mode_is_reproducible_and_resumes_exactly(algorithm, tmp_pat
             resumed.learn(callback=log_lag)  # native envs restored: no warning, the same run
             assert type(resumed) is algorithm and same_parameters(first, resumed)
     assert lags == [0.0] * 6 and actor_threads() == []
+
+
+@pytest.mark.parametrize("mode", [dict(asynchronous=False, policy_lag=1), dict(asynchronous=True, num_slots=2)],
+                         ids=["a segment ahead", "asynchronous"])
+def test_stored_logprobs_are_those_of_the_weights_that_acted(mode):
+    """Every column of every batch holds the log-probs of the weights of its behaviour version (the learner's
+    weights after that many updates), which the learner's version minus the logged lag names; a segment ahead,
+    the lag is exactly 1, and the weights one update newer would not have given those log-probs."""
+    weights = []  # weights[v]: the learner's after v updates
+
+    def check(model, metrics):
+        weights.append(copy.deepcopy(model.policy.state_dict()))  # after this batch's update
+        storage, collector = model.storage, model.collector
+        n = model.config.num_envs // model.config.num_actors
+        learner_version = collector.version - 1  # at the collect that made this batch
+        assert [learner_version - int(v) for v in collector.behaviour_versions[::n]] == collector.policy_lags
+        if mode["asynchronous"] is False and model.iteration > 1:
+            assert collector.policy_lags == [1] * model.config.num_actors
+        for column in range(storage.num_envs):
+            version = int(collector.behaviour_versions[column])
+            for candidate in {version, version + 1}:
+                probe.load_state_dict(weights[candidate])
+                with torch.no_grad():
+                    logprob = probe.evaluate(storage.obs[:, column], storage.actions[:, column])[0]
+                matches = torch.allclose(logprob, storage.logprobs[:, column], atol=1e-5)
+                assert matches == (candidate == version), (model.iteration, column, version, candidate)
+
+    with deadline(60), thrust.APPO("CartPole-v1", seed=5, num_envs=8, num_steps=16, num_actors=2, update_epochs=4,
+                                   learning_rate=1e-2, total_timesteps=8 * 16 * 12, **mode) as model:
+        probe = copy.deepcopy(model.policy)
+        weights.append(copy.deepcopy(model.policy.state_dict()))
+        model.learn(callback=check)
+    assert len(weights) == 13
+
+
+def test_a_segment_ahead_is_reproducible():
+    short = dict(num_envs=8, num_steps=8, total_timesteps=8 * 8 * 6, asynchronous=False, policy_lag=1, num_actors=2)
+    with deadline(60), thrust.IMPALA("CartPole-v1", seed=3, **short) as first, \
+            thrust.IMPALA("CartPole-v1", seed=3, **short) as again:
+        first.learn()
+        again.learn()
+        assert same_parameters(first, again)
+    with pytest.raises(ValueError, match="policy_lag=1 is for synchronous actors"):
+        thrust.APPO("CartPole-v1", asynchronous=True, policy_lag=1)
+    with pytest.raises(ValueError, match="policy_lag must be 0 or 1, got 2"):
+        thrust.APPO("CartPole-v1", asynchronous=False, policy_lag=2)
 
 
 def test_asynchronous_actors_run_ahead_and_log_their_lag():
