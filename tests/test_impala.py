@@ -474,12 +474,27 @@ def test_preset_solves_cartpole(algorithm):
         assert state, f"not solved in {model.global_step} steps: last 20 {np.mean(list(model.recent_returns)[-20:])}"
 
 
-@pytest.mark.skip(reason="not yet reliable: on a fresh-clone CI run with the two cores overloaded, asynchronous "
-                         "IMPALA ended 400K steps at a last-20 return of 9 (open in the IMPALA issue)")
-def test_asynchronous_impala_solves_cartpole():
-    """Asynchronous, so runs differ: the preset with an actor one segment ahead (lag 0-1); solved in 103-185K
-    steps in four runs, in a budget of 400K."""
-    with deadline(120), thrust.IMPALA("CartPole-v1", seed=2, asynchronous=True, num_slots=1,
-                                      total_timesteps=400_000) as model:
+# Actors ahead of the learner: IMPALA needs an entropy bonus (without one, lag 1 collapsed seed 4 to a
+# deterministic policy, return 9, entropy 0.002 after 20K steps); APPO needs the longer budget (its
+# learning-rate schedule anneals over it). See the presets' comments for the seeds measured.
+AHEAD = {thrust.IMPALA: dict(ent_coef=0.01), thrust.APPO: dict(total_timesteps=250_000)}
+
+
+@pytest.mark.parametrize("algorithm", ALGORITHMS, ids=lambda a: a.name)
+def test_actors_ahead_of_the_learner_solve_cartpole(algorithm):
+    """A segment ahead (policy lag exactly 1, reproducible) the preset solves; asynchronous (lag 1-2, as thread
+    timing has it) it solves too, on the first of two seeds or, should that one not, on the second."""
+    with deadline(120), algorithm("CartPole-v1", seed=2, asynchronous=False, policy_lag=1,
+                                  **AHEAD[algorithm]) as model:
         state = solves(model)
-        assert state, f"not solved in {model.global_step} steps: last 20 {np.mean(list(model.recent_returns)[-20:])}"
+        assert state, f"lag 1: not solved in {model.global_step} steps: last 20 " \
+                      f"{np.mean(list(model.recent_returns)[-20:])}"
+    failures = []
+    for seed in (3, 4):
+        with deadline(120), algorithm("CartPole-v1", seed=seed, asynchronous=True, **AHEAD[algorithm]) as model:
+            state = solves(model)
+            if state:
+                return
+            failures.append(f"seed {seed}: last 20 {np.mean(list(model.recent_returns)[-20:])} after "
+                            f"{model.global_step} steps")
+    pytest.fail(f"asynchronous {algorithm.name} did not solve CartPole: {'; '.join(failures)}")
