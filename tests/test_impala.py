@@ -243,13 +243,18 @@ def test_stored_logprobs_are_those_of_the_weights_that_acted(mode):
     assert len(weights) == 13
 
 
-def test_a_segment_ahead_is_reproducible():
+def test_a_segment_ahead_is_reproducible_and_resumes_from_fresh_envs(tmp_path):
     short = dict(num_envs=8, num_steps=8, total_timesteps=8 * 8 * 6, asynchronous=False, policy_lag=1, num_actors=2)
     with deadline(60), thrust.IMPALA("CartPole-v1", seed=3, **short) as first, \
             thrust.IMPALA("CartPole-v1", seed=3, **short) as again:
         first.learn()
         again.learn()
         assert same_parameters(first, again)
+        first.save(tmp_path / "model.pt")  # a segment is in flight: the envs' state is not saved
+        with thrust.load(tmp_path / "model.pt") as resumed, \
+                pytest.warns(UserWarning, match="on envs reset rather than restored"):
+            resumed.learn(total_timesteps=2 * short["total_timesteps"])
+            assert resumed.global_step == 2 * short["total_timesteps"]
     with pytest.raises(ValueError, match="policy_lag=1 is for synchronous actors"):
         thrust.APPO("CartPole-v1", asynchronous=True, policy_lag=1)
     with pytest.raises(ValueError, match="policy_lag must be 0 or 1, got 2"):
