@@ -71,10 +71,20 @@ def solved(returns) -> bool:
     return len(recent) == WINDOW and sum(recent) / WINDOW >= SOLVED
 
 
-def cpu_seconds() -> float:
-    """CPU seconds of this process and of its children that have been reaped."""
-    return sum(usage.ru_utime + usage.ru_stime for usage in
-               (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU seconds of this process and of the processes `pids` (its env workers, read from /proc)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    ticks = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return usage.ru_utime + usage.ru_stime + ticks / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(model) -> list[int]:
+    """The env worker processes of a model (PPO's envs, or every actor's)."""
+    sets = [actor.envs for actor in model.envs.actors] if hasattr(model.envs, "actors") else [model.envs]
+    return [process.pid for envs in sets for process in getattr(envs, "_processes", [])]
 
 
 def run(system: str, workload: str, seed: int, steps: int) -> dict:
@@ -95,7 +105,7 @@ def run(system: str, workload: str, seed: int, steps: int) -> dict:
         if algorithm != "ppo":
             overrides["num_actors"] = 2
     env_id = "CartPole-v1" if workload == "native" else SLOW_ID
-    start, state, lags = time.perf_counter(), {}, []
+    start, cpu_start, state, lags = time.perf_counter(), cpu_seconds([]), {}, []
     split = dict.fromkeys(("time/env", "time/inference", "time/learning"), 0.0)
 
     def watch(model, metrics):
@@ -115,8 +125,8 @@ def run(system: str, workload: str, seed: int, steps: int) -> dict:
               "last20": float(np.mean(list(model.recent_returns)[-WINDOW:])), **split}
     if workload == "native":
         result["eval"] = thrust.evaluate(model, num_episodes=100, seed=10_000 + seed)["mean_return"]
+    result["busy"] = (cpu_seconds(worker_pids(model)) - cpu_start) / (time.perf_counter() - start) / os.cpu_count()
     model.close()
-    result["busy"] = cpu_seconds() / (time.perf_counter() - start) / os.cpu_count()
     return result
 
 
