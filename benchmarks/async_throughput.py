@@ -217,14 +217,6 @@ def main() -> None:
         reference = slow["PPO"]["steps"] / slow["PPO"]["seconds"]
         print(f"| {name} | {sps:,.0f} | {sps / reference:.2f}× | {result['busy']:.0%} | {result['last20']:.0f} | "
               f"{result['lag']:.2f} | {result['load']:.1f} |")
-    ppo = slow["PPO"]
-    env, learner = ppo["time/env"], ppo["time/inference"] + ppo["time/learning"]
-    print(f"\nWhat overlap can win on these 2 cores: synchronous PPO's workers stepped the envs for {env:.1f} s "
-          f"(both cores busy), and its learner ran inference and updates for {learner:.1f} s while they waited (one "
-          f"core busy, one idle). Overlapped perfectly, the same CPU work takes max(E + L/2, L) = "
-          f"{max(env + learner / 2, learner):.1f} s instead of E + L = {env + learner:.1f} s: at most "
-          f"{(env + learner) / max(env + learner / 2, learner):.2f}× PPO's SPS, whatever the actor machinery (1.5× "
-          f"needs L = 2E).")
     if with_sf:
         result = sample_factory("slow", 1, slow_steps)
         print(f"{SF_NAME} (b): {result}", file=sys.stderr, flush=True)
@@ -235,12 +227,20 @@ def main() -> None:
         print(f"\n{SF_NAME}: its documented CartPole-v1 settings (APPO, no V-trace, batch 512, 2 rollout workers "
               "on these 2 cores, 16 envs on (b)), its own venv (gymnasium 0.29, numpy 1.26); wall seconds from the "
               "launch of its process tree, which starts its workers before the first step, and its SPS from its first "
-              "finished episode on; steps are those of finished episodes; cores busy is not measured (its "
-              "processes are not reaped by the driver).")
+              "finished episode on; steps are those of finished episodes; cores busy is not measured for it (its "
+              "processes are not the driver's children).")
     else:
         print(f"\n{SF_NAME} is not in this table: no Python at {SF_PYTHON} (set THRUST_SF_PYTHON). Sample Factory "
               "pins gymnasium 0.29 and numpy 1.26, so it runs in a venv of its own: `python3 -m venv /tmp/sfvenv && "
               "/tmp/sfvenv/bin/pip install torch==2.13.0 sample-factory==2.1.1`.")
+    ppo = slow["PPO"]
+    env, learner = ppo["time/env"], ppo["time/inference"] + ppo["time/learning"]
+    print(f"\nWhat overlap can win on these 2 cores: synchronous PPO's workers stepped the envs for {env:.1f} s "
+          f"(both cores busy), and its learner ran inference and updates for {learner:.1f} s while they waited (one "
+          f"core busy, one idle). Overlapped perfectly, the same CPU work takes max(E + L/2, L) = "
+          f"{max(env + learner / 2, learner):.1f} s instead of E + L = {env + learner:.1f} s: at most "
+          f"{(env + learner) / max(env + learner / 2, learner):.2f}× PPO's SPS, whatever the actor machinery (1.5× "
+          f"needs L = 2E).")
 
 
 if __name__ == "__main__":
