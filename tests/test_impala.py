@@ -163,9 +163,12 @@ for name, entry_point in [("Counter", CounterEnv), ("Failing", FailingEnv), ("Fa
 # -- the actor machinery ------------------------------------------------------------------------------------
 
 
-def test_no_segment_is_lost_or_consumed_twice():
-    """Three actors, three slots each, asynchronous: every observation of every env reaches the learner
-    exactly once, in order, until the last batch; the counts of written, read and dropped segments add up."""
+@pytest.mark.parametrize("mode", [dict(asynchronous=True, num_slots=3), dict(asynchronous=False, policy_lag=1)],
+                         ids=["asynchronous", "a segment ahead"])
+def test_no_segment_is_lost_or_consumed_twice(mode):
+    """Three actors, asynchronous with three slots each or a segment ahead: every observation of every env
+    reaches the learner exactly once, in order, until the last batch; the counts of written, read and dropped
+    segments add up."""
     seen = defaultdict(list)
 
     def record(model, metrics):
@@ -175,7 +178,7 @@ def test_no_segment_is_lost_or_consumed_twice():
 
     with deadline(60):
         model = thrust.APPO("ThrustTest/Counter-v0", backend="serial", num_envs=6, num_steps=5, num_actors=3,
-                            num_slots=3, total_timesteps=6 * 5 * 40)
+                            total_timesteps=6 * 5 * 40, **mode)
         model.learn(callback=record)
         pool = model.envs
         assert pool.consumed == 3 * 40 and pool.produced == pool.consumed + len(pool.ready)
