@@ -9,14 +9,19 @@ The learner (the training loop's thread) and `K` actor threads meet at fixed-len
   tags it with the version of the weights it acted with and its sequence number, and marks it ready;
 - the learner takes `K` ready segments, oldest first, copies each into columns of its own `[T, N]`
   storage and frees the slot; before that it publishes its weights: one copy into a CPU parameter set
-  under the pool's lock, with a version counter. An actor copies the newest weights into its policy
-  at the start of each segment. Nothing is pickled, nothing allocates per step.
+  under the pool's lock, with a version counter. An asynchronous actor copies the newest weights into
+  its policy at the start of each segment. Nothing is pickled, nothing allocates per step.
 
-Synchronous mode (`synchronous=True`) is the degenerate case: every actor writes exactly one segment
-per `take`, acting with the weights just published, and the learner takes them in actor order. The
-policy lag is 0 and a run is bit-reproducible for a seed (each actor has its own envs and generator,
-and actors run only while the learner waits). Asynchronous mode is not reproducible: which segments
-make a batch, and with which weights they were acted, depend on thread timing.
+Synchronous mode (`synchronous=True`): every actor writes exactly one segment per `take`, and the
+learner takes them in actor order. With `lag=0` (lockstep) each is acted with the weights just
+published: policy lag 0, and actors run only while the learner waits. With `lag=1` each actor writes
+its next segment while the learner updates on this one, acting with the weights from before that
+update: policy lag exactly 1, the env time overlapping the update's as with asynchronous actors.
+Either way a run is bit-reproducible for a seed: each actor has its own envs and generator, and it is
+the learner that copies the weights into an idle actor when it allows it a segment, so which weights
+act on which segment never depends on thread timing. Asynchronous mode is not reproducible: which
+segments make a batch, and with which weights they were acted (an actor takes the newest at the start
+of each segment), depend on thread timing.
 
 An actor that raises (its env, a dead env worker, its policy) is reported by the learner's next (or
 current) `take` as `ActorError` with the actor's message, chained from its exception; the pool stops.
@@ -103,11 +108,13 @@ class ActorPool:
 
     `envs[k]` is actor `k`'s slice; its env `i` should be seeded as env `k·n + i` of the whole set
     (`reset` does that). `num_slots`: segments an actor may have written ahead of the learner
-    (asynchronous mode; lag is bounded by it). Threads start at the first `take` and after a `stop`.
-    `make_envs(k)` makes fresh envs for actor `k`, to restart it after a failure (`max_restarts` in all).
-    The pool stands where the training loop keeps its envs: `close()` stops the threads and closes the
-    envs (if `owns_envs`); `state_dict`/`load_state_dict` exist for synchronous pools of envs that have
-    them (native envs), holding every actor's env state, observation, generator and counters.
+    (asynchronous mode; lag is bounded by it). `lag` (synchronous mode): 1 lets every actor write its
+    next segment while the learner updates (see the module docstring). Threads start at the first
+    `take` and after a `stop`. `make_envs(k)` makes fresh envs for actor `k`, to restart it after a
+    failure (`max_restarts` in all). The pool stands where the training loop keeps its envs: `close()`
+    stops the threads and closes the envs (if `owns_envs`); `state_dict`/`load_state_dict` exist for
+    lockstep pools (synchronous, lag 0) of envs that have them (native envs), holding every actor's env
+    state, observation, generator and counters.
     """
 
     def __init__(
@@ -118,6 +125,7 @@ class ActorPool:
         seed: int,
         num_slots: int = 2,
         synchronous: bool = False,
+        lag: int = 0,
         obs_dtype: torch.dtype = torch.float32,
         owns_envs: bool = True,
         make_envs: Callable[[int], VecEnv] | None = None,
@@ -130,9 +138,13 @@ class ActorPool:
             raise ValueError(f"every actor needs the same number of envs, got {[e.num_envs for e in envs]}")
         if num_slots < 1:
             raise ValueError(f"num_slots must be >= 1, got {num_slots}")
+        if lag not in (0, 1) or (lag and not synchronous):
+            raise ValueError(f"lag must be 0 or 1, for synchronous actors only, got lag={lag!r} with "
+                             f"synchronous={synchronous}")
         self.envs_per_actor = sizes.pop()
         self.num_envs = self.envs_per_actor * len(envs)
-        self.num_steps, self.synchronous, self.owns_envs, self.seed = num_steps, synchronous, owns_envs, seed
+        self.num_steps, self.synchronous, self.lag, self.owns_envs, self.seed = \
+            num_steps, synchronous, lag, owns_envs, seed
         self.make_envs, self.max_restarts, self.restarts = make_envs, max_restarts, 0
         self.single_observation_space: gym.Space = envs[0].single_observation_space
         self.single_action_space: gym.Space = envs[0].single_action_space
@@ -144,10 +156,11 @@ class ActorPool:
             actor_policy = copy.deepcopy(policy).cpu().requires_grad_(False)
             generator = torch.Generator().manual_seed(int(np.random.SeedSequence([seed, k]).generate_state(1)[0]))
             self.actors.append(Actor(k, actor_envs, actor_policy, generator, num_steps,
-                                     1 if synchronous else num_slots, obs_dtype))
+                                     1 + lag if synchronous else num_slots, obs_dtype))
         self.ready: deque[Segment] = deque()
         self.failures: dict[int, BaseException] = {}  # actor index → what ended its thread
         self.stopping = False
+        self.ahead = False  # synchronous, lag 1: every actor has been allowed the segment after the last batch
         self.closed = False
         self.produced = 0  # segments written
         self.consumed = 0  # segments taken by the learner
@@ -173,7 +186,8 @@ class ActorPool:
         """Wait for one ready segment per actor's worth of envs (`K` segments), oldest first; the learner
         reads each one's slot (`slot(segment)`) and hands it back with `release`.
 
-        Synchronous: first allows each actor one segment, and returns them in actor order.
+        Synchronous: first allows each actor one segment (lag 1: unless allowed by the last `take`),
+        and returns them in actor order (lag 1: after allowing each actor its next segment).
         Raises `ActorError` as soon as an actor has failed and cannot be restarted (the pool is then stopped).
         """
         if self.closed:
@@ -181,10 +195,8 @@ class ActorPool:
         self.start()
         count = len(self.actors)
         with self.lock:
-            if self.synchronous:
-                for actor in self.actors:
-                    actor.allowance += 1
-                self.lock.notify_all()
+            if self.synchronous and not self.ahead:
+                self._allow()
         while True:
             with self.lock:
                 if not self.failures and len(self.ready) >= count:
@@ -192,6 +204,9 @@ class ActorPool:
                     self.consumed += count
                     if self.synchronous:
                         segments.sort(key=lambda segment: segment.actor)
+                    if self.lag:
+                        self._allow()
+                        self.ahead = True
                     return segments
                 for actor in self.actors:
                     if (actor.thread is None or not actor.thread.is_alive()) and actor.index not in self.failures:
@@ -205,6 +220,22 @@ class ActorPool:
             self._restart(index)
         self._raise_failure(index)
         raise AssertionError("unreachable")
+
+    def _allow(self) -> None:
+        """Synchronous: allow every actor, idle now, one segment, acted with the published weights (copied
+        into its policy here, in the learner's thread). Under the lock."""
+        for actor in self.actors:
+            if actor.version != self.published_version:
+                self._refresh(actor)
+            actor.allowance += 1
+        self.lock.notify_all()
+
+    def _refresh(self, actor: Actor) -> None:
+        """Copy the published weights into `actor`'s policy. Under the lock."""
+        with torch.no_grad():
+            for mine, published in zip(actor.parameters, self.published, strict=True):
+                mine.copy_(published)
+        actor.version = self.published_version
 
     def _restart(self, index: int) -> None:
         """Actor `index` failed: fresh envs, a new thread, its unfinished segment dropped (learner thread)."""
@@ -284,6 +315,7 @@ class ActorPool:
                 self.actors[segment.actor].free.append(segment.slot)
             self.discarded += len(self.ready)
             self.ready.clear()
+            self.ahead = False
             for actor in self.actors:
                 actor.allowance = 0
                 if actor.writing is not None:  # a segment its failure left unfinished
@@ -294,7 +326,8 @@ class ActorPool:
 
     def _run(self, actor: Actor) -> None:
         """An actor thread: wait for a free slot (and, synchronous, an allowance), refresh the weights if
-        newer ones are published, write one segment, mark it ready; until stopped. Failures are reported."""
+        newer ones are published (asynchronous), write one segment, mark it ready; until stopped. Failures
+        are reported."""
         torch.set_flush_denormal(True)  # a per-thread CPU flag: the learner's setting does not reach here
         lock = self.lock
         try:
@@ -306,11 +339,8 @@ class ActorPool:
                         return
                     slot_index = actor.writing = actor.free.popleft()
                     actor.allowance -= self.synchronous
-                    if actor.version != self.published_version:
-                        with torch.no_grad():
-                            for mine, published in zip(actor.parameters, self.published, strict=True):
-                                mine.copy_(published)
-                        actor.version = self.published_version
+                    if not self.synchronous and actor.version != self.published_version:
+                        self._refresh(actor)
                 slot = actor.slots[slot_index]
                 slot.next_obs.copy_(actor.obs)
                 actor.collector.storage = slot
@@ -343,8 +373,9 @@ class ActorPool:
     def state_dict(self) -> Any:
         """`state_dict()`: every actor's env state, observation, generator and counters (synchronous pools of
         envs with a `state_dict` only: elsewhere this attribute does not exist, so checkpoints skip it)."""
-        if not self.synchronous:
-            raise AttributeError("asynchronous actors are not checkpointed: their segments are in flight")
+        if not self.synchronous or self.lag:
+            raise AttributeError("asynchronous actors, and actors a segment ahead, are not checkpointed: their "
+                                 "segments are in flight")
         if not all(hasattr(actor.envs, "state_dict") for actor in self.actors):
             raise AttributeError("these envs have no state_dict")
         return self._state_dict

@@ -183,10 +183,16 @@ against 931. Not measured to 1M steps (CleanRL's protocol) on this machine."""
 # the 2-core machine, native CartPole's learner takes most of the time (it is the bottleneck), so actors
 # running ahead gained no throughput (IMPALA 19-22K SPS either way, APPO 21-23K, under a shared load) while
 # their stale weights (lag 1) slowed learning (APPO solved 2 of seeds 1-3 within 150K steps instead of 3).
-# Asynchronous actors pay off where stepping the envs costs more than learning (benchmarks/async_throughput.py).
+# Actors ahead pay off only where the learner's time leaves cores idle: on 2 cores the most overlap can win is
+# (E + L) / max(E + L/2, L) for env time E and learner time L (benchmarks/async_throughput.py, BENCHMARKS.md).
 IMPALA_PRESETS: dict[str, dict[str, Any]] = {
     # Solves in 75-145K steps (seeds 1-8): one gradient step per batch, so a small batch and a high learning rate.
-    # The budget fixes the learning-rate schedule: with 200K, seed 1 stalled at 130.
+    # The budget fixes the learning-rate schedule: with 200K, seed 1 stalled at 130. With the actors ahead of the
+    # learner, add ent_coef=0.01: a step of this size on a batch one update old overshoots, and without an entropy
+    # bonus nothing pulls a policy gone deterministic back (a segment ahead, policy_lag=1: seed 4 fell to return
+    # 9, entropy 0.002, within 20K steps; solved 3 of seeds 1-4). With 0.01: a segment ahead solved seeds 1-5 in
+    # 104-167K steps, asynchronous (num_slots=2) seeds 1-6 in 112-236K (seed 1 once ended at 107 instead);
+    # lockstep 5 of seeds 1-6 (seed 2 stalled at 25), so the lockstep preset keeps 0.
     "CartPole-v1": dict(
         total_timesteps=250_000,
         num_envs=32,
@@ -201,10 +207,15 @@ IMPALA_PRESETS: dict[str, dict[str, Any]] = {
 }
 
 APPO_PRESETS: dict[str, dict[str, Any]] = {
-    # Solves in 98-115K steps (seeds 1-5): PPO's CartPole preset with V-trace's λ = 0.7 (its policy-gradient
+    # Solves in 78-115K steps (seeds 1-5): PPO's CartPole preset with V-trace's λ = 0.7 (its policy-gradient
     # advantages r + γ·vs' − V take the first step at λ = 1; 0.8 and 0.9 solved fewer seeds, 0.5 one less).
+    # The 250K budget (it sets the learning-rate schedule) is for actors ahead of the learner: their surrogate is
+    # clipped around the policy that acted, an update older than the learner's, so each update moves less. A
+    # segment ahead (policy_lag=1) solved seeds 1-5 in 126-158K steps (with a 150K budget: 2 of seeds 1-4; an
+    # entropy bonus of 0.01 did not help, 4 epochs instead of 10 solved none); asynchronous, 3 of seeds 1-4 in
+    # 127-154K (seed 1 ended at 461).
     "CartPole-v1": dict(
-        total_timesteps=150_000,
+        total_timesteps=250_000,
         num_envs=32,
         num_steps=32,
         learning_rate=3e-3,

@@ -54,6 +54,10 @@ class IMPALAConfig(TrainConfig):
     acted with the latest weights: policy lag 0, bit-reproducible for a seed)"""
     num_slots: int = 2
     """segments each actor may have written ahead of the learner when asynchronous (bounds the policy lag)"""
+    policy_lag: int = 0
+    """synchronous actors only: 1 lets them step the next batch while the learner updates on this one, with
+    the weights from before that update (policy lag exactly 1, still bit-reproducible: the env time hides
+    the update's as asynchronous actors' does); 0: lockstep"""
     actor_restarts: int = 0
     """failed actors restarted with fresh envs, in all, their unfinished segments dropped (0: a failure stops
     training with an error naming the actor and its exception)"""
@@ -69,6 +73,11 @@ class IMPALAConfig(TrainConfig):
         super().validate()
         for name in ("num_actors", "num_slots"):
             check_positive(self, name)
+        if self.policy_lag not in (0, 1):
+            raise ValueError(f"policy_lag must be 0 or 1, got {self.policy_lag!r}")
+        if self.policy_lag and self.asynchronous:
+            raise ValueError("policy_lag=1 is for synchronous actors (asynchronous=False): asynchronous actors' lag "
+                             "depends on thread timing (num_slots bounds it)")
         if not (isinstance(self.actor_restarts, int) and self.actor_restarts >= 0):
             raise ValueError(f"actor_restarts must be a whole number >= 0, got {self.actor_restarts!r}")
         check_in_unit_interval(self, "gae_lambda")
@@ -189,7 +198,7 @@ class ActorLearner(Algorithm):
     def _actor_pool(self, envs: list[VecEnv]) -> ActorPool:
         config = self.config
         return ActorPool(envs, self.policy, config.num_steps, self.env_seed, config.num_slots,
-                         synchronous=not config.asynchronous, obs_dtype=self.storage.obs.dtype,
+                         synchronous=not config.asynchronous, lag=config.policy_lag, obs_dtype=self.storage.obs.dtype,
                          owns_envs=self.owns_envs, make_envs=self._actor_envs if self.owns_envs else None,
                          max_restarts=config.actor_restarts)
 
