@@ -5,7 +5,6 @@ Risky calls run under `deadline`, which fails the test instead of letting it han
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import json
 import os
@@ -18,6 +17,7 @@ import gymnasium as gym
 import numpy as np
 import pytest
 import torch
+from processes import deadline, wait_until_gone
 
 import thrust
 from thrust.actors import ActorError
@@ -27,39 +27,8 @@ ALGORITHMS = [thrust.IMPALA, thrust.APPO]
 TINY = dict(num_envs=4, num_steps=8, total_timesteps=4 * 8 * 4)
 
 
-@contextlib.contextmanager
-def deadline(seconds: float):
-    """Raise TimeoutError in this (main) thread if the block runs longer than `seconds`."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: the call hangs")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 def actor_threads() -> list[str]:
     return [thread.name for thread in threading.enumerate() if thread.name.startswith("thrust-actor")]
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return "\nState:\tZ" not in status.read()
-    except FileNotFoundError:
-        return False
-
-
-def wait_until_gone(pids: list[int], seconds: float = 3.0) -> list[int]:
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and any(alive(pid) for pid in pids):
-        time.sleep(0.02)
-    return [pid for pid in pids if alive(pid)]
 
 
 def same_parameters(a, b) -> bool:

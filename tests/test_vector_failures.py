@@ -5,7 +5,6 @@ Every risky call runs under `deadline`, which fails the test instead of letting 
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import os
 import signal
@@ -18,41 +17,10 @@ from functools import partial
 import gymnasium as gym
 import numpy as np
 import pytest
+from processes import alive, deadline, wait_until_gone
 
 import thrust
 from thrust.vector.multiprocessing import MultiprocessingVecEnv, RemoteTraceback, WorkerDiedError
-
-
-@contextlib.contextmanager
-def deadline(seconds: float):
-    """Raise TimeoutError in this (main) thread if the block runs longer than `seconds`."""
-
-    def expire(signum, frame):
-        raise TimeoutError(f"still running after {seconds} s: the call hangs")
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/status") as status:
-            return "\nState:\tZ" not in status.read()
-    except FileNotFoundError:
-        return False
-
-
-def wait_until_gone(pids: list[int], seconds: float = 3.0) -> list[int]:
-    """The pids still alive after waiting up to `seconds` for them to exit."""
-    end = time.monotonic() + seconds
-    while time.monotonic() < end and any(alive(pid) for pid in pids):
-        time.sleep(0.02)
-    return [pid for pid in pids if alive(pid)]
 
 
 class CustomError(Exception):
