@@ -32,14 +32,13 @@ import json
 import os
 import resource
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import gymnasium as gym
+from workers import machine_info, run_worker, spawn
 
-ROOT = Path(__file__).resolve().parent.parent
 SOLVED, WINDOW = 475.0, 20
 SLOW_ID = "ThrustBench/SpinningCartPole-v1"
 SLOW = dict(num_envs=16, num_steps=32, num_workers=2, backend="multiprocessing")
@@ -130,23 +129,15 @@ def run(system: str, workload: str, seed: int, steps: int) -> dict:
     return result
 
 
-def result_of(command: list[str], what: str) -> dict:
-    benchmarks = Path(__file__).parent
-    path = os.pathsep.join([str(ROOT), str(benchmarks), os.environ.get("PYTHONPATH", "")])
-    output = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": path})
-    for line in output.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return {**json.loads(line[len("RESULT "):]), "load": os.getloadavg()[0]}
-    raise RuntimeError(f"{what} failed:\n{output.stdout}\n{output.stderr[-3000:]}")
-
-
-def spawn(*args: str) -> dict:
-    return result_of([sys.executable, __file__, "--worker", *args], f"worker {args}")
+def spawn_run(*args: str) -> dict:
+    """`run(*args)` in a fresh process, with the load average as it ended."""
+    return {**spawn(__file__, *args), "load": os.getloadavg()[0]}
 
 
 def sample_factory(workload: str, seed: int, steps: int) -> dict:
-    return result_of([str(SF_PYTHON), str(SF_DRIVER), "--workload", workload, "--seed", str(seed), "--steps",
-                      str(steps), "--timeout", "400"], f"Sample Factory ({workload})")
+    command = [str(SF_PYTHON), str(SF_DRIVER), "--workload", workload, "--seed", str(seed), "--steps", str(steps),
+               "--timeout", "400"]
+    return {**run_worker(command, f"Sample Factory ({workload})"), "load": os.getloadavg()[0]}
 
 
 SYSTEMS = [("PPO", "ppo"), ("IMPALA, lockstep", "impala-sync"), ("APPO, lockstep", "appo-sync"),
@@ -167,12 +158,10 @@ def main() -> None:
         print("RESULT " + json.dumps(run(system, workload, int(seed), int(steps))), flush=True)
         return
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from ppo_cartpole import machine_info
 
     seeds, slow_steps = (range(1, 2), 10_000) if args.quick else (range(1, 3), 30_000)
     with_sf = SF_PYTHON.is_file()
-    spawn("ppo", "native", "1000", "0")  # warm-up: numba compiles the native CartPole's kernels into its cache
+    spawn_run("ppo", "native", "1000", "0")  # warm-up: numba compiles the native CartPole's kernels into its cache
     print("### IMPALA and APPO against synchronous PPO\n")
     print(f"Machine: {machine_info()}  ")
     print(f"Command: `python benchmarks/async_throughput.py{' --quick' if args.quick else ''}`, each run in a "
@@ -184,7 +173,7 @@ def main() -> None:
     print("|---|---|---|---|---|---|---|---|---|")
     native = {}
     for name, system in SYSTEMS:
-        native[name] = runs = [spawn(system, "native", str(seed), "0") for seed in seeds]
+        native[name] = runs = [spawn_run(system, "native", str(seed), "0") for seed in seeds]
         print(f"{name} (a): {runs}", file=sys.stderr, flush=True)
         seconds = statistics.median(r["seconds"] for r in runs)
         evals = ", ".join(f"{r['eval']:.0f}" for r in runs)
@@ -211,7 +200,7 @@ def main() -> None:
     for name, system in SYSTEMS:
         if system.endswith("-sync"):
             continue  # lockstep actors step the envs as PPO does: nothing to hide the update behind
-        slow[name] = result = spawn(system, "slow", "1", str(slow_steps))
+        slow[name] = result = spawn_run(system, "slow", "1", str(slow_steps))
         print(f"{name} (b): {result}", file=sys.stderr, flush=True)
         sps = result["steps"] / result["seconds"]
         reference = slow["PPO"]["steps"] / slow["PPO"]["seconds"]

@@ -91,7 +91,7 @@ def main() -> None:
         return
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from ppo_cartpole import machine_info
+    from workers import machine_info
 
     repeats, iterations = (1, 6) if args.quick else (2, 12)
     runs = {ranks: [launch(ranks, iterations, args.device) for _ in range(repeats)] for ranks in (1, 2)}

@@ -26,7 +26,7 @@ import thrust  # noqa: E402
 from thrust.presets import preset  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_cartpole import machine_info  # noqa: E402
+from workers import machine_info  # noqa: E402
 
 
 def run(env_id: str, seed: int, curiosity: str | None, settings: dict, solved) -> dict:

@@ -27,14 +27,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from workers import machine_info, spawn
+
 ENV_ID = "HalfCheetah-v5"
 
 
@@ -148,34 +147,12 @@ def worker(argv: list[str]) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def spawn(*args: str) -> dict:
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
-    )
-    for line in output.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"worker {args} failed:\n{output.stdout}\n{output.stderr}")
 
 
-def machine_info() -> str:
-    import gymnasium
-    import mujoco
-    import torch
-
-    cpu = platform.processor() or "unknown CPU"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    return (f"{cpu}, {os.cpu_count()} cores; Python {platform.python_version()}, torch {torch.__version__}, "
-            f"gymnasium {gymnasium.__version__}, mujoco {mujoco.__version__}")
 
 
 def print_returns(steps: int) -> None:
-    runs = {kind: spawn(f"returns-{kind}", str(steps)) for kind in ("preset", "wall-clock")}
+    runs = {kind: spawn(__file__, f"returns-{kind}", str(steps)) for kind in ("preset", "wall-clock")}
     print(f"Command: `python benchmarks/mujoco_ppo.py --returns {steps}`: {ENV_ID}, seed 1, one run each in turn; "
           f"load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end\n")
     print("| Thrust preset | steps | wall s | CPU s | last 20 training episodes | greedy evaluation (5 episodes) |")
@@ -202,13 +179,13 @@ def main() -> None:
         print_returns(args.returns)
         return
     rounds, steps = (1, 8192) if args.quick else (args.rounds, args.steps)
-    spawn("thrust", "2048")  # warm-up: compiles and caches Thrust's numba kernels
+    spawn(__file__, "thrust", "2048")  # warm-up: compiles and caches Thrust's numba kernels
     kinds = ["thrust", "cleanrl"] + ([] if args.no_wall_clock else ["wall-clock"])
     runs: dict[str, list[dict]] = {kind: [] for kind in kinds}
     for round_index in range(rounds):
         order = kinds if round_index % 2 == 0 else [kinds[1], kinds[0], *kinds[2:]]
         for kind in order:
-            runs[kind].append(spawn(kind, str(steps)))
+            runs[kind].append(spawn(__file__, kind, str(steps)))
             print(f"round {round_index + 1} {kind}: {runs[kind][-1]}", file=sys.stderr, flush=True)
 
     def sps(run: dict, clock: str = "seconds") -> float:
@@ -222,7 +199,8 @@ def main() -> None:
               "cleanrl": "CleanRL-style ppo_continuous_action.py (benchmarks/peers)",
               "wall-clock": "Thrust PPO, wall-clock preset"}
     print(f"### PPO on {ENV_ID}: steps/s, learning included\n")
-    print(f"Machine: {machine_info()}; load average {', '.join(f'{x:.1f}' for x in os.getloadavg())} at the end  ")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"Machine: {machine_info('mujoco')}; load average {load} at the end  ")
     print(f"Command: `python benchmarks/mujoco_ppo.py{' --quick' if args.quick else ''}`: {rounds} round(s) of "
           f"{steps:,} env steps per system, each run a fresh process. Ratios: median of the same-round ratios "
           "(each round's in brackets), of wall-clock SPS and of SPS per CPU second (steadier on shared cores)\n")
@@ -246,7 +224,7 @@ def main() -> None:
           "its own, best of 5: a floor; inside the rollout caches are colder):\n")
     print("| part | µs |")
     print("|---|---|")
-    for name, cost in spawn("costs", "0").items():
+    for name, cost in spawn(__file__, "costs", "0").items():
         print(f"| {name} | {cost:.1f} |")
 
 

@@ -26,7 +26,7 @@ import thrust  # noqa: E402
 from thrust.envs.meet_parallel import parallel_env  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from ppo_cartpole import machine_info  # noqa: E402
+from workers import machine_info  # noqa: E402
 
 PETTINGZOO_ID = "thrust.envs.meet_parallel:parallel_env"
 

@@ -26,18 +26,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from workers import machine_info, spawn
+
 SOLVED = 475.0
 WINDOW = 20
-ROOT = Path(__file__).resolve().parent.parent
+
 
 
 def solved(returns) -> bool:
@@ -150,38 +149,8 @@ def worker(argv: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------------
 
 
-def spawn(*args: str, **environment: str) -> dict:
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}", **environment},
-    )
-    for line in output.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"worker {args} failed:\n{output.stdout}\n{output.stderr}")
 
 
-def machine_info() -> str:
-    import gymnasium
-    import numba
-    import numpy
-    import torch
-
-    cpu = platform.processor() or "unknown CPU"
-    if Path("/proc/cpuinfo").exists():
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    versions = f"Python {platform.python_version()}, torch {torch.__version__}, numpy {numpy.__version__}, " \
-               f"numba {numba.__version__}, gymnasium {gymnasium.__version__}"
-    try:
-        import stable_baselines3
-
-        versions += f", stable-baselines3 {stable_baselines3.__version__}"
-    except ImportError:
-        pass
-    return f"{cpu}, {os.cpu_count()} cores; {versions}"
 
 
 def main() -> None:
@@ -202,16 +171,16 @@ def main() -> None:
     # Cold start: numba compiles Thrust's kernels into an empty cache, as on a fresh clone. Then a warm-up
     # run fills the real cache, so that the timed runs load the kernels as every later run does.
     with tempfile.TemporaryDirectory() as empty_cache:
-        cold = spawn("thrust", "1", NUMBA_CACHE_DIR=empty_cache)
-    spawn("thrust", "1000")
+        cold = spawn(__file__, "thrust", "1", NUMBA_CACHE_DIR=empty_cache)
+    spawn(__file__, "thrust", "1000")
     rows = {}
     for name, kind in systems:
-        rows[name] = [spawn(kind, str(seed)) for seed in seeds]
+        rows[name] = [spawn(__file__, kind, str(seed)) for seed in seeds]
         for seed, run in zip(seeds, rows[name], strict=True):
             print(f"{name} seed {seed}: {run}", file=sys.stderr, flush=True)
 
     print("### PPO on CartPole-v1: time to solve (mean of the last 20 episodes ≥ 475)\n")
-    print(f"Machine: {machine_info()}  ")
+    print(f"Machine: {machine_info('stable_baselines3')}  ")
     print(f"Command: `python benchmarks/ppo_cartpole.py{' --quick' if args.quick else ''}`, "
           f"{len(seeds)} seed(s) per system, each run in a fresh process\n")
     thrust_median = statistics.median(run["seconds"] for run in rows[systems[0][0]])
@@ -237,7 +206,7 @@ def main() -> None:
     print("| torch threads | env steps/s | env | inference | learning |")
     print("|---|---|---|---|---|")
     for num_threads in (1, 2):
-        run = spawn("large", str(iterations), str(num_threads))
+        run = spawn(__file__, "large", str(iterations), str(num_threads))
         print(f"| {num_threads} | {run['sps']:,.0f} | {run['time/env']:.0%} | {run['time/inference']:.0%} "
               f"| {run['time/learning']:.0%} |")
     print(f"\n({iterations} timed iterations after one warm-up iteration; shares are of the timed wall-clock.)")

@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
+
+from workers import machine_info, spawn
 
 SOLVED, WINDOW, BUDGET = 475.0, 20, 300_000
-ROOT = Path(__file__).resolve().parent.parent
+
 # Thrust's settings (README): 16 envs × 32 steps, sequences of the whole rollout, 2 minibatches × 10 epochs, λ 0.8,
 # γ 0.98, lr 2e-3, observation normalization; greedy evaluation 497-500 on seeds 1-6 after 150K steps.
 THRUST = dict(recurrent="lstm", recurrent_size=64, num_envs=16, num_steps=32, num_minibatches=2, update_epochs=10,
@@ -111,15 +110,6 @@ def run_sb3_contrib(seed: int) -> dict:
     return {"solved": is_solved, "seconds": seconds, "steps": steps, "eval": float(np.mean(returns))}
 
 
-def spawn(*args: str) -> dict:
-    output = subprocess.run(
-        [sys.executable, __file__, "--worker", *args], capture_output=True, text=True, cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"},
-    )
-    for line in output.stdout.splitlines():
-        if line.startswith("RESULT "):
-            return json.loads(line[len("RESULT "):])
-    raise RuntimeError(f"worker {args} failed:\n{output.stdout}\n{output.stderr[-3000:]}")
 
 
 def worker(kind: str, seed: int) -> None:
@@ -138,8 +128,6 @@ def main() -> None:
         worker(args.worker[0], int(args.worker[1]))
         return
 
-    sys.path.insert(0, str(Path(__file__).parent))
-    from ppo_cartpole import machine_info
 
     seeds = range(1, 2 if args.quick else 4)
     systems = [("Thrust PPO, LSTM", "thrust_lstm"), ("Thrust PPO, feed-forward (same settings)", "thrust_mlp")]
@@ -149,15 +137,15 @@ def main() -> None:
         systems.append(("SB3-contrib RecurrentPPO, RL-Zoo hyperparameters", "sb3_contrib"))
     except ImportError:
         print("sb3-contrib is not installed (pip install -e '.[bench]'): its row is missing", file=sys.stderr)
-    spawn("thrust_lstm", "1000")  # warm-up: numba compiles the native CartPole's kernels into its cache
+    spawn(__file__, "thrust_lstm", "1000")  # warm-up: numba compiles the native CartPole's kernels into its cache
     rows = {}
     for name, kind in systems:
-        rows[name] = [spawn(kind, str(seed)) for seed in seeds]
+        rows[name] = [spawn(__file__, kind, str(seed)) for seed in seeds]
         for seed, run in zip(seeds, rows[name], strict=True):
             print(f"{name} seed {seed}: {run}", file=sys.stderr, flush=True)
 
     print("### Recurrent PPO on CartPole-v1 without velocities: time to solve (last 20 episodes ≥ 475)\n")
-    print(f"Machine: {machine_info()}  ")
+    print(f"Machine: {machine_info('stable_baselines3', 'sb3_contrib')}  ")
     print(f"Command: `python benchmarks/recurrent.py{' --quick' if args.quick else ''}`, {len(seeds)} seed(s) "
           f"per system, each in a fresh process, budget {BUDGET:,} steps\n")
     reference = rows[systems[0][0]]
