@@ -1,5 +1,6 @@
 """Multi-agent envs, agents as rows: the PettingZoo backend's row semantics and masks, the native multi-agent
-harness, masking that is exact in PPO's update, learning on Meet-v0, self-play on Race-v0, the CLI."""
+harness, masking that is exact in PPO's, APPO's and IMPALA's updates, PPO and APPO learning Meet-v0, self-play on
+Race-v0, the CLI."""
 
 import copy
 import csv
@@ -200,10 +201,11 @@ def test_absent_rows_give_exactly_no_gradient():
     assert not all(torch.equal(a, b) for a, b in zip(clean, changed, strict=True))
 
 
-def test_appo_absent_rows_give_exactly_no_gradient():
+@pytest.mark.parametrize("algorithm, options", [(thrust.APPO, dict(num_minibatches=2, update_epochs=2)),
+                                               (thrust.IMPALA, {})], ids=["appo", "impala"])
+def test_actor_learners_absent_rows_give_exactly_no_gradient(algorithm, options):
     envs = thrust.make(Relay, num_envs=4)
-    model = thrust.APPO(envs, seed=0, num_steps=16, num_minibatches=2, update_epochs=2, asynchronous=False,
-                        num_threads=1)
+    model = algorithm(envs, seed=0, num_steps=16, asynchronous=False, num_threads=1, **options)
     model.collector.reset(model.envs, seed=0)
     model.collector.collect(model.envs)
     model.envs.stop()
