@@ -241,8 +241,9 @@ def test_actor_learners_absent_rows_give_exactly_no_gradient(algorithm, options)
     model.close()
 
 
-def test_appo_learns_the_cooperative_meet_task():
-    model = thrust.APPO("Meet-v0", seed=3, num_envs=16, num_steps=32, total_timesteps=16384, learning_rate=3e-3,
+@pytest.mark.parametrize("seed", [3, 4])
+def test_appo_learns_the_cooperative_meet_task(seed):
+    model = thrust.APPO("Meet-v0", seed=seed, num_envs=16, num_steps=32, total_timesteps=16384, learning_rate=3e-3,
                         asynchronous=False, num_threads=1)
     untrained = thrust.evaluate(model, num_episodes=64)["mean_return"]
     model.learn()
