@@ -1,5 +1,6 @@
 """Multi-agent envs, agents as rows: the PettingZoo backend's row semantics and masks, the native multi-agent
-harness, masking that is exact in PPO's update, learning on Meet-v0, self-play on Race-v0, the CLI."""
+harness, masking that is exact in PPO's, APPO's and IMPALA's updates, PPO and APPO learning Meet-v0, self-play on
+Race-v0, the CLI."""
 
 import copy
 import csv
@@ -119,8 +120,6 @@ def test_pettingzoo_errors_name_what_is_wrong():
         thrust.make(lambda: object(), num_envs=2)
     with pytest.raises(ValueError, match="runs in this process on the CPU"):
         thrust.make(Relay, num_envs=2, backend="multiprocessing")
-    with pytest.raises(ValueError, match="does not train on multi-agent envs"):
-        thrust.APPO(thrust.make("Meet-v0", num_envs=4))
     with pytest.raises(ValueError, match="normalize_obs and normalize_reward"):
         thrust.PPO(thrust.make(Relay, num_envs=4), normalize_obs=True)
 
@@ -202,6 +201,56 @@ def test_absent_rows_give_exactly_no_gradient():
     assert not all(torch.equal(a, b) for a, b in zip(clean, changed, strict=True))
 
 
+@pytest.mark.parametrize("algorithm, options", [(thrust.APPO, dict(num_minibatches=2, update_epochs=2)),
+                                               (thrust.IMPALA, {})], ids=["appo", "impala"])
+def test_actor_learners_absent_rows_give_exactly_no_gradient(algorithm, options):
+    envs = thrust.make(Relay, num_envs=4)
+    model = algorithm(envs, seed=0, num_steps=16, asynchronous=False, num_threads=1, **options)
+    model.collector.reset(model.envs, seed=0)
+    model.collector.collect(model.envs)
+    model.envs.stop()
+    storage = model.storage
+    absent = storage.row_masks.logical_not()
+    assert absent.any() and storage.row_masks.any()
+    saved = {name: getattr(storage, name).clone() for name in
+             ("obs", "actions", "logprobs", "head_values", "head_rewards", "head_final_values", "next_obs")}
+    start = (copy.deepcopy(model.policy.state_dict()), copy.deepcopy(model.optimizer.state_dict()),
+             model.generator.get_state())
+    absent_next = torch.from_numpy(~envs.row_masks)
+
+    def update(junk: torch.Tensor | None) -> tuple[list[torch.Tensor], dict]:
+        for name, tensor in saved.items():
+            getattr(storage, name).copy_(tensor)
+        model.policy.load_state_dict(start[0])
+        model.optimizer.load_state_dict(start[1])
+        model.generator.set_state(start[2])
+        if junk is not None:
+            junk_rows(storage, junk, torch.Generator().manual_seed(1))
+            storage.next_obs[absent_next] = 1e3
+        metrics = model.update()
+        return [p.detach().clone() for p in model.policy.parameters()], metrics
+
+    clean, clean_metrics = update(None)
+    junked, junk_metrics = update(absent)
+    assert all(torch.equal(a, b) for a, b in zip(clean, junked, strict=True))
+    assert clean_metrics == junk_metrics
+    one_present = torch.zeros_like(absent)
+    one_present.view(-1)[int(storage.row_masks.view(-1).nonzero()[0])] = True
+    changed, _ = update(one_present)  # the control: junk in one present row changes the update
+    assert not all(torch.equal(a, b) for a, b in zip(clean, changed, strict=True))
+    model.close()
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+def test_appo_learns_the_cooperative_meet_task(seed):
+    model = thrust.APPO("Meet-v0", seed=seed, num_envs=16, num_steps=32, total_timesteps=16384, learning_rate=3e-3,
+                        asynchronous=False, num_threads=1)
+    untrained = thrust.evaluate(model, num_episodes=64)["mean_return"]
+    model.learn()
+    assert thrust.evaluate(model, num_episodes=64)["mean_return"] > 0.85 > untrained
+    model.close()
+
+
 def meet_return(model: thrust.PPO) -> float:
     log = []
     model.learn(callback=lambda m, metrics: log.append(metrics.get("charts/team_return", np.nan)))
@@ -235,10 +284,11 @@ def test_self_play_beats_random_play():
         SelfPlay(thrust.make("CartPole-v1", num_envs=2))
 
 
-@pytest.mark.parametrize("env_id", ["thrust.envs.meet_parallel:parallel_env", "Meet-v0"])
-def test_thrust_train_ppo_on_multi_agent_envs(tmp_path, env_id):
+@pytest.mark.parametrize("algorithm, env_id", [("ppo", "thrust.envs.meet_parallel:parallel_env"),
+                                               ("ppo", "Meet-v0"), ("appo", "Meet-v0")])
+def test_thrust_train_on_multi_agent_envs(tmp_path, algorithm, env_id):
     run_dir = tmp_path / "run"
-    assert main(["train", "ppo", "--env", env_id, "--num-envs", "4", "--num-steps", "32", "--total-timesteps",
+    assert main(["train", algorithm, "--env", env_id, "--num-envs", "4", "--num-steps", "32", "--total-timesteps",
                  "256", "--update-epochs", "1", "--run-dir", str(run_dir), "--eval-episodes", "4", "--no-plot",
                  "--quiet"]) == 0
     with open(run_dir / "progress.csv") as file:

@@ -57,6 +57,7 @@ from thrust.collector import Collector, RolloutStatistics
 from thrust.policies import ActorCritic
 from thrust.storage import RolloutStorage
 from thrust.vector.base import VecEnv
+from thrust.vector.multiagent import AgentStatistics, MultiAgentRows, agents_per_env
 
 POLL_SECONDS = 0.1  # the learner re-checks the actors' threads this often while it waits (failures wake it at once)
 JOIN_SECONDS = 30.0  # how long `stop` waits for an actor to finish the segment it is writing
@@ -89,10 +90,13 @@ class Actor:
         cpu = torch.device("cpu")
         self.slots = [
             RolloutStorage(num_steps, envs.num_envs, envs.single_observation_space, envs.single_action_space, cpu,
-                           obs_dtype)
+                           obs_dtype, row_masks=isinstance(envs, MultiAgentRows))
             for _ in range(num_slots)
         ]
         self.collector = Collector(policy, self.slots[0], envs.single_action_space, generator)
+        # multi-agent envs: each slot's segment carries the per-agent episodes that ended while it was written
+        self.slot_statistics = [AgentStatistics(envs.agent_names, 0) for _ in range(num_slots)] \
+            if isinstance(envs, MultiAgentRows) else None
         self.parameters = list(policy.parameters())
         self.obs = torch.zeros_like(self.slots[0].next_obs)  # the observation the next segment starts from
         self.free = deque(range(num_slots))
@@ -107,7 +111,8 @@ class ActorPool:
     """`len(envs)` actor threads, one per `VecEnv`, acting with CPU copies of `policy` into segment slots.
 
     `envs[k]` is actor `k`'s slice; its env `i` should be seeded as env `k·n + i` of the whole set
-    (`reset` does that). `num_slots`: segments an actor may have written ahead of the learner
+    (`reset` does that; a multi-agent VecEnv's `n` envs are `n·A` rows, masked in the slots where absent).
+    `num_slots`: segments an actor may have written ahead of the learner
     (asynchronous mode; lag is bounded by it). `lag` (synchronous mode): 1 lets every actor write its
     next segment while the learner updates (see the module docstring). Threads start at the first
     `take` and after a `stop`. `make_envs(k)` makes fresh envs for actor `k`, to restart it after a
@@ -141,13 +146,16 @@ class ActorPool:
         if lag not in (0, 1) or (lag and not synchronous):
             raise ValueError(f"lag must be 0 or 1, for synchronous actors only, got lag={lag!r} with "
                              f"synchronous={synchronous}")
-        self.envs_per_actor = sizes.pop()
+        self.envs_per_actor = sizes.pop()  # rows: a multi-agent env's agents
         self.num_envs = self.envs_per_actor * len(envs)
+        self.seeds_per_actor = self.envs_per_actor // agents_per_env(envs[0])  # envs, which take a seed each
         self.num_steps, self.synchronous, self.lag, self.owns_envs, self.seed = \
             num_steps, synchronous, lag, owns_envs, seed
         self.make_envs, self.max_restarts, self.restarts = make_envs, max_restarts, 0
         self.single_observation_space: gym.Space = envs[0].single_observation_space
         self.single_action_space: gym.Space = envs[0].single_action_space
+        self.statistics = AgentStatistics(envs[0].agent_names, 0) if isinstance(envs[0], MultiAgentRows) else None
+        """multi-agent envs: the per-agent episodes of the segments taken, until `episode_metrics`"""
         self.lock = threading.Condition()
         self.published = [p.detach().to("cpu", copy=True) for p in policy.parameters()]
         self.published_version = -1
@@ -172,7 +180,7 @@ class ActorPool:
         """Reset every actor's envs, env `i` of actor `k` with `seed + k·n + i`; threads must be stopped."""
         self.stop()
         for actor in self.actors:
-            obs, _ = actor.envs.reset(seed=None if seed is None else seed + actor.index * self.envs_per_actor)
+            obs, _ = actor.envs.reset(seed=None if seed is None else seed + actor.index * self.seeds_per_actor)
             actor.collector.observe(obs, update_statistics=False, out=actor.obs)
 
     def publish(self, policy: ActorCritic, version: int) -> None:
@@ -252,7 +260,8 @@ class ActorPool:
             stacklevel=4,
         )
         actor.envs = self.make_envs(index)
-        obs, _ = actor.envs.reset(seed=self.seed + self.num_envs * self.restarts + index * self.envs_per_actor)
+        seeds = self.seeds_per_actor
+        obs, _ = actor.envs.reset(seed=self.seed + seeds * (len(self.actors) * self.restarts + index))
         actor.collector.observe(obs, update_statistics=False, out=actor.obs)
         with self.lock:
             if actor.writing is not None:
@@ -267,7 +276,10 @@ class ActorPool:
         return self.actors[segment.actor].slots[segment.slot]
 
     def release(self, segment: Segment) -> None:
-        """Give a segment's slot back to its actor, to be written again."""
+        """Give a segment's slot back to its actor, to be written again (its per-agent episodes counted)."""
+        actor = self.actors[segment.actor]
+        if actor.slot_statistics is not None:
+            actor.slot_statistics[segment.slot].move_into(self.statistics)
         with self.lock:
             self.actors[segment.actor].free.append(segment.slot)
             self.lock.notify_all()
@@ -275,11 +287,11 @@ class ActorPool:
     def _raise_failure(self, index: int) -> None:
         error = self.failures[index]
         self.stop(join=False)
-        envs = self.actors[index].envs
-        first = index * self.envs_per_actor
+        first = index * self.seeds_per_actor
         restarted = f" (after {self.restarts} restart(s) of failed actors)" if self.restarts else ""
         raise ActorError(
-            f"actor {index} (envs {first}..{first + envs.num_envs - 1}) failed: {type(error).__name__}: {error}; "
+            f"actor {index} (envs {first}..{first + self.seeds_per_actor - 1}) failed: "
+            f"{type(error).__name__}: {error}; "
             f"training stopped{restarted}"
         ) from error
 
@@ -346,6 +358,9 @@ class ActorPool:
                 actor.collector.storage = slot
                 statistics = actor.collector.collect(actor.envs)
                 actor.obs.copy_(slot.next_obs)
+                if actor.slot_statistics is not None:
+                    actor.slot_statistics[slot_index].forget()  # a dropped segment's
+                    actor.envs.statistics.move_into(actor.slot_statistics[slot_index])
                 with lock:
                     self.ready.append(Segment(actor.index, slot_index, actor.next_index, actor.version, statistics))
                     actor.writing = None
@@ -358,6 +373,11 @@ class ActorPool:
                 lock.notify_all()
 
     # -- where the training loop keeps its envs ---------------------------------------------------------
+
+    def episode_metrics(self) -> dict[str, float]:
+        """Multi-agent envs: each agent's mean episode return and the team's over the segments taken since the
+        last call (as a multi-agent VecEnv's `episode_metrics`); else nothing."""
+        return {} if self.statistics is None else self.statistics.drain()
 
     def close(self) -> None:
         """Stop the threads, then close the envs if the pool owns them. Idempotent."""
@@ -441,6 +461,8 @@ class ActorCollector(Collector):
             for name in ("obs", "actions", "logprobs", "values", "rewards", "terminations", "truncations",
                          "final_values"):
                 getattr(storage, name)[:, columns].copy_(getattr(slot, name))
+            if storage.row_masks is not None:  # the agents present (multi-agent rows)
+                storage.row_masks[:, columns].copy_(slot.row_masks)
             storage.next_obs[columns].copy_(slot.next_obs)
             pool.release(segment)
             self.behaviour_versions[columns] = segment.version

@@ -10,7 +10,8 @@ What varies between algorithms has its room here:
   `advantages` are head 0, each a contiguous `[T, N]` view;
 - recurrent policies: `states`, the core's state entering each step (zeroed where an episode starts),
   from which training replays sequences of any length;
-- absent rows (agents not yet spawned or already done): `row_masks`, true where a row counts.
+- absent rows (agents not yet spawned or already done): `row_masks`, true where a row counts;
+  `masked_mean` and `masked_normalize` are what every algorithm's loss reads them with.
 """
 
 from __future__ import annotations
@@ -34,6 +35,24 @@ def sequences(tensor: torch.Tensor, length: int) -> torch.Tensor:
     T, N = tensor.shape[:2]
     chunks = tensor.reshape(T // length, length, N, *tensor.shape[2:])
     return chunks.transpose(0, 1).reshape(length, (T // length) * N, *tensor.shape[2:])
+
+
+def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """The mean of `x` over the rows that count (`mask` true; None: all of them). The others are selected away,
+    not multiplied by zero, so that whatever they hold (even inf) reaches neither the loss nor the gradient."""
+    if mask is None:
+        return x.mean()
+    return torch.where(mask, x, 0.0).sum() / mask.sum().clamp(min=1)
+
+
+def masked_normalize(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """`x` less its mean, over its (unbiased) standard deviation + 1e-8, both over the rows that count only
+    (`mask` true; None: all of them): advantage normalization that absent rows do not move."""
+    if mask is None:
+        return (x - x.mean()) / (x.std() + 1e-8)
+    mean = masked_mean(x, mask)
+    variance = torch.where(mask, x - mean, 0.0).square().sum() / (mask.sum() - 1).clamp(min=1)
+    return (x - mean) / (variance.sqrt() + 1e-8)
 
 
 class RolloutStorage:

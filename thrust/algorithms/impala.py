@@ -33,6 +33,7 @@ import torch
 from thrust.actors import ActorCollector, ActorPool
 from thrust.advantage import vtrace
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
+from thrust.storage import masked_mean, masked_normalize
 from thrust.training import Algorithm
 from thrust.vector.base import VecEnv
 
@@ -131,36 +132,38 @@ class APPOConfig(IMPALAConfig):
 
 def impala_loss(
     logprob: torch.Tensor, entropy: torch.Tensor, value: torch.Tensor, vs: torch.Tensor,
-    pg_advantages: torch.Tensor, config: IMPALAConfig,
+    pg_advantages: torch.Tensor, config: IMPALAConfig, mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """The V-trace actor-critic loss: `(loss, policy_loss, value_loss, entropy_loss)`.
 
     `logprob` = log π(a|x), `entropy` and `value` come from the current policy (with gradient); `vs` and
-    `pg_advantages` are V-trace's targets (without).
+    `pg_advantages` are V-trace's targets (without). `mask` (multi-agent rows) marks the samples that count:
+    absent agents' rows are left out of every mean.
     """
-    policy_loss = -(pg_advantages * logprob).mean()
-    value_loss = 0.5 * (value - vs).square().mean()
-    entropy_loss = entropy.mean()
+    policy_loss = -masked_mean(pg_advantages * logprob, mask)
+    value_loss = 0.5 * masked_mean((value - vs).square(), mask)
+    entropy_loss = masked_mean(entropy, mask)
     loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
     return loss, policy_loss, value_loss, entropy_loss
 
 
 def appo_loss(
     ratio: torch.Tensor, entropy: torch.Tensor, value: torch.Tensor, vs: torch.Tensor,
-    advantages: torch.Tensor, config: APPOConfig,
+    advantages: torch.Tensor, config: APPOConfig, mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """PPO's clipped surrogate on V-trace advantages: `(loss, policy_loss, value_loss, entropy_loss)`.
 
     `ratio` is π(a|x) / μ(a|x), the current policy over the one that acted; `advantages` are V-trace's
-    `pg_advantages`.
+    `pg_advantages`. `mask` (multi-agent rows) marks the samples that count: absent agents' rows are left
+    out of every mean, the normalization included.
     """
     if config.norm_adv:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-    policy_loss = torch.max(
+        advantages = masked_normalize(advantages, mask)
+    policy_loss = masked_mean(torch.max(
         -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
-    ).mean()
-    value_loss = 0.5 * (value - vs).square().mean()
-    entropy_loss = entropy.mean()
+    ), mask)
+    value_loss = 0.5 * masked_mean((value - vs).square(), mask)
+    entropy_loss = masked_mean(entropy, mask)
     loss = policy_loss - config.ent_coef * entropy_loss + config.vf_coef * value_loss
     return loss, policy_loss, value_loss, entropy_loss
 
@@ -177,6 +180,7 @@ class ActorLearner(Algorithm):
     as one set) or a ready lockstep `VecEnv`, stepped by one actor. Everything else is `Algorithm`'s.
     """
 
+    multi_agent = True  # agents as rows: absent ones masked out of V-trace's targets, the loss and its statistics
     config: IMPALAConfig
 
     def __init__(self, env: str | VecEnv = "CartPole-v1", seed: int = 1, device: str = "cpu",
@@ -247,15 +251,23 @@ class ActorLearner(Algorithm):
         `[T, N]`, where pg_advantages_t = ρ_t (r_t + γ vs_{t+1} − V(x_t)).
         """
         config, storage = self.config, self.storage
-        return vtrace(
+        vs, pg_advantages = vtrace(
             storage.logprobs, target_logprobs.detach(), storage.rewards, values.detach(), storage.terminations,
             storage.truncations, storage.final_values, next_values.detach(), config.gamma, config.rho_bar,
             config.c_bar, config.gae_lambda, out=(self.returns, storage.advantages),
         )
+        if storage.row_masks is not None:  # absent agents: no targets (a present row never reads theirs)
+            absent = storage.row_masks.logical_not()
+            vs.masked_fill_(absent, 0.0)
+            pg_advantages.masked_fill_(absent, 0.0)
+        return vs, pg_advantages
 
     def actor_metrics(self, vs: torch.Tensor, value: torch.Tensor) -> dict[str, float]:
-        """What every actor-learner logs beside its losses: policy lag, waiting, the value fit."""
+        """What every actor-learner logs beside its losses: policy lag, waiting, the value fit (of the agents
+        present)."""
         lags = self.collector.policy_lags
+        if self.storage.row_masks is not None:
+            vs, value = vs[self.storage.row_masks], value[self.storage.row_masks]
         var_y = vs.var()
         explained_var = (1 - (vs - value.detach()).var() / var_y).item() if var_y > 0 else float("nan")
         return {
@@ -285,7 +297,7 @@ class IMPALA(ActorLearner):
     def update(self) -> dict[str, float]:
         """One gradient step on the V-trace actor-critic loss of the whole batch; returns the losses."""
         config, policy, storage = self.config, self.policy, self.storage
-        shape = (config.num_steps, config.num_envs)
+        shape = (storage.num_steps, storage.num_envs)  # the storage's rows: a multi-agent env's agents
 
         # ---- Advantages: V-trace from the current policy, the same forward pass that the gradient takes ----
         logprob, entropy, value = policy.evaluate(storage.obs.flatten(0, 1), storage.actions.flatten(0, 1))
@@ -294,8 +306,9 @@ class IMPALA(ActorLearner):
         vs, pg_advantages = self.vtrace_targets(logprob.view(shape), value.view(shape), next_values)
 
         # ---- Update: one step ----
+        mask = None if storage.row_masks is None else storage.row_masks.flatten()
         loss, policy_loss, value_loss, entropy_loss = impala_loss(
-            logprob, entropy, value, vs.flatten(), pg_advantages.flatten(), config
+            logprob, entropy, value, vs.flatten(), pg_advantages.flatten(), config, mask=mask
         )
         self.gradient_step(loss, "the batch")
         self.check_losses()
@@ -303,7 +316,7 @@ class IMPALA(ActorLearner):
         # ---- Log ----
         with torch.no_grad():
             logratio = logprob - storage.logprobs.flatten()
-            approx_kl = ((logratio.exp() - 1) - logratio).mean()
+            approx_kl = masked_mean((logratio.exp() - 1) - logratio, mask)
         return {
             "losses/value_loss": value_loss.item(),
             "losses/policy_loss": policy_loss.item(),
@@ -328,7 +341,7 @@ class APPO(ActorLearner):
     def update(self) -> dict[str, float]:
         """V-trace advantages from the current policy, then epochs of clipped-surrogate minibatch steps."""
         config, policy, storage = self.config, self.policy, self.storage
-        shape = (config.num_steps, config.num_envs)
+        shape = (storage.num_steps, storage.num_envs)  # the storage's rows: a multi-agent env's agents
         b_obs = storage.obs.flatten(0, 1)
         b_actions = storage.actions.flatten(0, 1)
 
@@ -342,22 +355,25 @@ class APPO(ActorLearner):
         b_logprobs = storage.logprobs.flatten()
         b_advantages = pg_advantages.flatten()
         b_returns = vs.flatten()
-        minibatch_size = config.batch_size // config.num_minibatches
+        b_masks = None if storage.row_masks is None else storage.row_masks.flatten()
+        num_samples = storage.num_steps * storage.num_envs
+        minibatch_size = num_samples // config.num_minibatches
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
-            order = torch.randperm(config.batch_size, generator=self.generator, device=self.device) \
+            order = torch.randperm(num_samples, generator=self.generator, device=self.device) \
                 if config.num_minibatches > 1 else slice(None)
-            for minibatch, start in enumerate(range(0, config.batch_size, minibatch_size)):
+            for minibatch, start in enumerate(range(0, num_samples, minibatch_size)):
                 index = order[start:start + minibatch_size] if config.num_minibatches > 1 else order
                 new_logprob, entropy, new_value = policy.evaluate(b_obs[index], b_actions[index])
                 logratio = new_logprob - b_logprobs[index]
                 ratio = logratio.exp()
+                mask = None if b_masks is None else b_masks[index]
                 with torch.no_grad():
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                    clipfrac_sum += ((ratio - 1.0).abs() > config.clip_coef).float().mean()
+                    approx_kl = masked_mean((ratio - 1) - logratio, mask)
+                    clipfrac_sum += masked_mean(((ratio - 1.0).abs() > config.clip_coef).float(), mask)
                 loss, policy_loss, value_loss, entropy_loss = appo_loss(
-                    ratio, entropy, new_value, b_returns[index], b_advantages[index], config
+                    ratio, entropy, new_value, b_returns[index], b_advantages[index], config, mask=mask
                 )
                 self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
                 num_gradient_steps += 1

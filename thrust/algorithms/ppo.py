@@ -23,7 +23,7 @@ from thrust.advantage import gae
 from thrust.config import TrainConfig, check_in_unit_interval, check_positive
 from thrust.curiosity import RND
 from thrust.policies import ActorCritic
-from thrust.storage import sequences
+from thrust.storage import masked_mean, masked_normalize, sequences
 from thrust.teams import TeamActorCritic
 from thrust.training import Algorithm
 from thrust.vector.base import VecEnv
@@ -118,14 +118,6 @@ class PPOConfig(TrainConfig):
 # ---------------------------------------------------------------------------------------------------
 
 
-def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """The mean of `x` over the rows that count (`mask` true; None: all of them). The others are selected away,
-    not multiplied by zero, so that whatever they hold (even inf) reaches neither the loss nor the gradient."""
-    if mask is None:
-        return x.mean()
-    return torch.where(mask, x, 0.0).sum() / mask.sum().clamp(min=1)
-
-
 def ppo_loss(
     ratio: torch.Tensor,
     entropy: torch.Tensor,
@@ -143,12 +135,7 @@ def ppo_loss(
     marks the samples that count: absent agents' rows are left out of every mean, the normalization included.
     """
     if config.norm_adv:  # per minibatch (detail 7)
-        if mask is None:
-            advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
-        else:
-            mean = masked_mean(advantages, mask)
-            variance = torch.where(mask, advantages - mean, 0.0).square().sum() / (mask.sum() - 1).clamp(min=1)
-            advantages = (advantages - mean) / (variance.sqrt() + 1e-8)
+        advantages = masked_normalize(advantages, mask)
 
     # Clipped surrogate objective, the pessimistic bound (detail 8).
     policy_loss = masked_mean(torch.max(

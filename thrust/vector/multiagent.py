@@ -59,10 +59,23 @@ class AgentStatistics:
         }
         if self.team_count:
             metrics["charts/team_return"] = self.team_sum / self.team_count
+        self.forget()
+        return metrics
+
+    def move_into(self, other: AgentStatistics) -> None:
+        """Add the episodes ended here to `other`'s and forget them here (unfinished episodes run on here):
+        how actor threads hand theirs to the learner with each segment."""
+        other.return_sums += self.return_sums
+        other.episode_counts += self.episode_counts
+        other.team_sum += self.team_sum
+        other.team_count += self.team_count
+        self.forget()
+
+    def forget(self) -> None:
+        """Drop the ended episodes' sums (not the running team returns of unfinished ones)."""
         self.return_sums[:] = 0.0
         self.episode_counts[:] = 0
         self.team_sum, self.team_count = 0.0, 0
-        return metrics
 
 
 class MultiAgentRows:
