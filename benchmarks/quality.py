@@ -14,6 +14,10 @@ iterations, against env steps and against wall time, mean and ± std band over s
     python benchmarks/quality.py --quick          # the same, 1 seed (a check of the script)
     python benchmarks/quality.py --full           # CleanRL's budgets, MuJoCo v5 and Atari too (days on a CPU)
     python benchmarks/quality.py --env Hopper-v5 --steps 1000000 --seeds 1-3
+    python benchmarks/quality.py --wall-clock --env HalfCheetah-v5 --seeds 1-3 --plot docs/quality_mujoco.png
+
+`--wall-clock` trains the MuJoCo envs with `thrust.presets.PPO_WALL_CLOCK_PRESETS` (16 EnvPool envs) instead of
+the 1-env preset of CleanRL's protocol.
 
 An env whose extra is not installed (MuJoCo, Atari) is skipped with a message naming the extra.
 """
@@ -33,6 +37,7 @@ import numpy as np
 
 import thrust
 from thrust.plot import draw_curves, save_figure, trailing_mean
+from thrust.presets import PPO_WALL_CLOCK_PRESETS
 
 CLEANRL = {
     "CartPole-v1": ("490 ± 6", 500_000),
@@ -70,7 +75,7 @@ def available(env_id: str) -> str | None:
     return None
 
 
-def run(env_id: str, seed: int, steps: int | None) -> dict:
+def run(env_id: str, seed: int, steps: int | None, wall_clock: bool = False) -> dict:
     """Train one seed, evaluate it greedily; its figures and its learning curve."""
     curve: dict[str, list[float]] = {"steps": [], "seconds": [], "values": []}
     start = time.perf_counter()
@@ -81,7 +86,10 @@ def run(env_id: str, seed: int, steps: int | None) -> dict:
             curve["seconds"].append(time.perf_counter() - start)
             curve["values"].append(metrics["charts/episodic_return"])
 
-    with thrust.PPO(env_id, seed=seed, **({} if steps is None else {"total_timesteps": steps})) as model:
+    settings = dict(PPO_WALL_CLOCK_PRESETS.get(env_id, {})) if wall_clock else {}
+    if steps is not None:
+        settings["total_timesteps"] = steps
+    with thrust.PPO(env_id, seed=seed, **settings) as model:
         model.learn(callback=record)
         seconds = time.perf_counter() - start
         evaluation = thrust.evaluate(model, num_episodes=EPISODES, seed=10_000 + seed, sampled=False)
@@ -134,6 +142,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=seed_range, help="seed range (default: 1-3; --quick: 1)")
     parser.add_argument("--quick", action="store_true", help="one seed")
     parser.add_argument("--full", action="store_true", help="CleanRL's budgets, with MuJoCo and Atari")
+    parser.add_argument("--wall-clock", action="store_true", help="MuJoCo envs: the wall-clock preset")
     parser.add_argument("--plot", type=Path, default=PLOT, help="where the learning curves go")
     args = parser.parse_args()
     table = FULL if args.full else CLASSIC
@@ -151,7 +160,7 @@ def main() -> None:
             continue
         runs = []
         for seed in seeds:
-            runs.append(run(env_id, seed, args.steps or steps))
+            runs.append(run(env_id, seed, args.steps or steps, args.wall_clock))
             print(f"{env_id} seed {seed}: eval {runs[-1]['eval']:.1f}, last-{WINDOW} {runs[-1]['last']:.1f}, "
                   f"{runs[-1]['seconds']:.1f} s", file=sys.stderr, flush=True)
         rows.append(table_row(env_id, runs))
