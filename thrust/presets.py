@@ -183,8 +183,9 @@ preset's time. HalfCheetah-v5, seed 1, 150K steps (`python benchmarks/mujoco_ppo
 against the 1-env preset's 98 s, last 20 training episodes 481 against 443, greedy evaluation (5 episodes) 719
 against 931. At 1M steps, seeds 1-3, greedy evaluation (100 episodes) / last 20 training episodes: HalfCheetah
 1725 ± 37 / 1558 ± 36, Hopper 2549 ± 642 / 2401 ± 322, Walker2d 3949 ± 1385 / 3010 ± 776 (CleanRL: 1443 ± 46, 2383
-± 272, 2288 ± 572), 195-236 s a run against about 960 s for CleanRL's loop here (`python benchmarks/quality.py
---wall-clock --env HalfCheetah-v5 --env Hopper-v5 --env Walker2d-v5 --seeds 1-3`, BENCHMARKS.md)."""
+± 272, 2288 ± 572), 195-236 s a run against about 960 s for CleanRL's loop at its 1,040 steps/s measured earlier
+here (`python benchmarks/quality.py --wall-clock --env HalfCheetah-v5 --env Hopper-v5 --env Walker2d-v5
+--seeds 1-3`, BENCHMARKS.md)."""
 
 
 # The actor-learners on CartPole-v1 run synchronously (one actor, policy lag 0, bit-reproducible): measured on
