@@ -39,6 +39,9 @@ import thrust
 from thrust.plot import draw_curves, save_figure, trailing_mean
 from thrust.presets import PPO_WALL_CLOCK_PRESETS
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workers import seed_range  # noqa: E402
+
 CLEANRL = {
     "CartPole-v1": ("490 ± 6", 500_000),
     "Acrobot-v1": ("−86 ± 1", 500_000),
@@ -75,6 +78,21 @@ def available(env_id: str) -> str | None:
     return None
 
 
+def settings_of(env_id: str, steps: int | None, wall_clock: bool) -> dict:
+    """The hyperparameters over the env's preset: the wall-clock preset's, and the step budget if given."""
+    settings = dict(PPO_WALL_CLOCK_PRESETS.get(env_id, {})) if wall_clock else {}
+    if steps is not None:
+        settings["total_timesteps"] = steps
+    return settings
+
+
+def warm_up(env_id: str, steps: int | None, wall_clock: bool) -> None:
+    """One untimed iteration, so that numba's compilation and torch's first calls (seconds, once per process)
+    land in no seed's wall time or curve."""
+    with thrust.PPO(env_id, seed=0, **settings_of(env_id, steps, wall_clock)) as model:
+        model.learn(total_timesteps=model.config.batch_size)
+
+
 def run(env_id: str, seed: int, steps: int | None, wall_clock: bool = False) -> dict:
     """Train one seed, evaluate it greedily; its figures and its learning curve."""
     curve: dict[str, list[float]] = {"steps": [], "seconds": [], "values": []}
@@ -86,10 +104,7 @@ def run(env_id: str, seed: int, steps: int | None, wall_clock: bool = False) -> 
             curve["seconds"].append(time.perf_counter() - start)
             curve["values"].append(metrics["charts/episodic_return"])
 
-    settings = dict(PPO_WALL_CLOCK_PRESETS.get(env_id, {})) if wall_clock else {}
-    if steps is not None:
-        settings["total_timesteps"] = steps
-    with thrust.PPO(env_id, seed=seed, **settings) as model:
+    with thrust.PPO(env_id, seed=seed, **settings_of(env_id, steps, wall_clock)) as model:
         model.learn(callback=record)
         seconds = time.perf_counter() - start
         evaluation = thrust.evaluate(model, num_episodes=EPISODES, seed=10_000 + seed, sampled=False)
@@ -129,12 +144,6 @@ def plot(curves: dict[str, list[dict]], output: Path) -> None:
     save_figure(fig, output, dpi=90)  # small enough to commit
 
 
-def seed_range(text: str) -> range:
-    """"1-3" → range(1, 4); "7" → range(7, 8)."""
-    first, _, last = text.partition("-")
-    return range(int(first), int(last or first) + 1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", action="append", help="env id (repeatable; default: the table's)")
@@ -158,6 +167,7 @@ def main() -> None:
             print(f"skipping {env_id}: {missing}", file=sys.stderr, flush=True)
             skipped.append(f"{env_id} ({missing})")
             continue
+        warm_up(env_id, args.steps or steps, args.wall_clock)
         runs = []
         for seed in seeds:
             runs.append(run(env_id, seed, args.steps or steps, args.wall_clock))

@@ -28,9 +28,13 @@ import shlex
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import thrust
 from thrust.presets import PPO_PRESETS
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from workers import seed_range  # noqa: E402
 
 THRESHOLDS = {"CartPole-v1": 475.0, "Acrobot-v1": -100.0, "Pendulum-v1": -200.0, "MountainCarContinuous-v0": 90.0}
 """a seed solves the env when its greedy evaluation mean reaches this"""
@@ -52,12 +56,6 @@ def run(env_id: str, seed: int, candidate: dict, episodes: int) -> dict:
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         result = thrust.evaluate(model, num_episodes=episodes, seed=10_000 + seed)
     return {"eval": result["mean_return"], "seconds": seconds, "cpu": cpu, "reached": reached}
-
-
-def seed_range(text: str) -> range:
-    """"100-109" → range(100, 110); "7" → range(7, 8)."""
-    first, _, last = text.partition("-")
-    return range(int(first), int(last or first) + 1)
 
 
 def label(candidate: dict) -> str:

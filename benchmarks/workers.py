@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: runs in fresh processes, and the line that names the machine.
+"""What the benchmark scripts share: runs in fresh processes, the line that names the machine, seed ranges.
 
 A benchmark times each run in a process of its own (`python SCRIPT --worker ARGS...`), so that no run
 inherits another's threads, caches or allocator state; the worker prints `RESULT {json}` as its last word.
@@ -56,3 +56,9 @@ def machine_info(*optional: str) -> str:
             continue
         versions.append(f"{name.replace('_', '-')} {module.__version__}")
     return f"{cpu}, {os.cpu_count()} cores; {', '.join(versions)}"
+
+
+def seed_range(text: str) -> range:
+    """A command-line seed range: "100-109" → range(100, 110); "7" → range(7, 8)."""
+    first, _, last = text.partition("-")
+    return range(int(first), int(last or first) + 1)
