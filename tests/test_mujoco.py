@@ -10,7 +10,7 @@ from thrust.presets import MUJOCO_ENV_IDS, PPO_WALL_CLOCK_PRESETS, preset  # noq
 
 CLEANRL_CONTINUOUS = dict(total_timesteps=1_000_000, num_envs=1, num_steps=2048, learning_rate=3e-4, gamma=0.99,
                           gae_lambda=0.95, num_minibatches=32, update_epochs=10, ent_coef=0.0, normalize_obs=True,
-                          normalize_reward=True)
+                          normalize_reward=True, norm_adv="standardize")
 
 
 def test_mujoco_presets_are_cleanrls_ppo_continuous_action_settings():

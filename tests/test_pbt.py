@@ -30,10 +30,11 @@ TINY_FLAGS = ["--env", "CartPole-v1", "--num-envs", "4", "--num-steps", "16", "-
 
 def test_search_specs_parse_into_distributions():
     space = parse_space(["lr=loguniform(1e-4,1e-2)", "ent-coef=uniform(0, 0.02)", "update_epochs=int(2,10)",
-                         "gamma=choice(0.98,0.99,0.995)", "norm_adv=choice(True,False)"], PPOConfig())
+                         "gamma=choice(0.98,0.99,0.995)", "norm_adv=choice(standardize,center)"], PPOConfig())
     assert space == {
         "learning_rate": Uniform(1e-4, 1e-2, log=True), "ent_coef": Uniform(0.0, 0.02),
-        "update_epochs": IntUniform(2, 10), "gamma": Choice((0.98, 0.99, 0.995)), "norm_adv": Choice((True, False)),
+        "update_epochs": IntUniform(2, 10), "gamma": Choice((0.98, 0.99, 0.995)),
+        "norm_adv": Choice(("standardize", "center")),
     }
     assert parse_space(describe(space).split(), PPOConfig()) == space  # describe writes specs that parse back
     assert parse_space({"lr": "uniform(1e-3,2e-3)"}, PPOConfig()) == {"learning_rate": Uniform(1e-3, 2e-3)}

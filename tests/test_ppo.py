@@ -450,6 +450,15 @@ def test_wrong_types_name_the_argument(overrides, message):
         PPO("CartPole-v1", **overrides)
 
 
+@pytest.mark.parametrize("algorithm", ["PPO", "APPO"])
+@pytest.mark.parametrize("value", [True, "std", None])
+def test_norm_adv_names_its_values_and_cleanrls(algorithm, value):
+    """CleanRL's boolean (or any other value) is told the three names, and which one CleanRL's True is."""
+    with pytest.raises(ValueError, match=r"norm_adv must be one of 'standardize', 'center', 'none', got .*"
+                                         r"CleanRL's norm_adv=True is 'standardize'"):
+        getattr(thrust, algorithm)("CartPole-v1", norm_adv=value)
+
+
 def test_integral_floats_become_ints():
     model = PPO("CartPole-v1", total_timesteps=1e5, num_envs=8.0)
     assert model.config.total_timesteps == 100_000 and isinstance(model.config.total_timesteps, int)

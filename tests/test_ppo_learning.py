@@ -4,12 +4,17 @@ The presets were tuned with `benchmarks/tune.py` on seeds 100-109 and checked on
 seeds here (1-10; seed 1 is the README's) were never used to choose them. Each seed trains for the
 preset's whole budget, one after another in this process, then the greedy policy is evaluated on fresh
 envs (evaluation seed 10,000 + seed, as in the tuning and in benchmarks/quality.py). The seed counts are
-what CI time allows: ten for CartPole (2 s a seed), fewer for the slower presets.
+what CI time allows: ten for CartPole (2 s a seed), fewer for the slower presets, whose figures over
+seeds 1-10 (`python benchmarks/tune.py --env Acrobot-v1 --env MountainCarContinuous-v0 --env Pendulum-v1
+--seeds 1-10`) are in the comments below and in BENCHMARKS.md.
 """
 
 import pytest
 
 import thrust
+
+MEAN_TARGETS = {"Pendulum-v1": -200.0, "MountainCarContinuous-v0": 90.0}
+"""issue 10's targets for the mean over seeds (seeds 1-10: Pendulum -189.7, MountainCarContinuous 93.0)"""
 
 
 @pytest.mark.parametrize("env_id,seeds,threshold,required", [
@@ -17,9 +22,9 @@ import thrust
     # at 150K steps). The preset solves 39 of tuning seeds 100-139 and no retuned candidate did better there
     # (200K steps: 35/40; thrust/presets.py). A drop to 7 fails.
     ("CartPole-v1", range(1, 11), 475.0, 8),
-    ("Acrobot-v1", range(1, 4), -100.0, 3),
-    ("Pendulum-v1", range(1, 2), -200.0, 1),  # one seed: 30 s of training
-    ("MountainCarContinuous-v0", range(1, 4), 90.0, 2),  # seed 1: 89.6
+    ("Acrobot-v1", range(1, 6), -100.0, 5),  # seeds 1-10: all between -82 and -90
+    ("Pendulum-v1", range(1, 4), -200.0, 2),  # seeds 1-10: 9 of 10 (seed 9 -202.6), seed 3 at -199.9
+    ("MountainCarContinuous-v0", range(1, 4), 90.0, 2),  # seeds 1-10: 8 of 10 (seeds 1 and 6 at 89.6, 89.8)
 ])
 def test_preset_solves_over_fresh_seeds(env_id, seeds, threshold, required):
     scores = {}
@@ -29,5 +34,7 @@ def test_preset_solves_over_fresh_seeds(env_id, seeds, threshold, required):
             assert model.global_step == model.config.num_iterations * model.config.batch_size
             scores[seed] = thrust.evaluate(model, num_episodes=100, seed=10_000 + seed, sampled=False)["mean_return"]
     solved = sum(score >= threshold for score in scores.values())
-    assert solved >= required, f"{env_id}: {solved}/{len(scores)} seeds reach {threshold}: " + ", ".join(
-        f"seed {seed} {score:.1f}" for seed, score in scores.items())
+    report = ", ".join(f"seed {seed} {score:.1f}" for seed, score in scores.items())
+    assert solved >= required, f"{env_id}: {solved}/{len(scores)} seeds reach {threshold}: {report}"
+    if env_id in MEAN_TARGETS:
+        assert sum(scores.values()) / len(scores) >= MEAN_TARGETS[env_id], f"{env_id}: mean below target: {report}"

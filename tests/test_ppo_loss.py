@@ -1,6 +1,7 @@
 """The PPO loss against CleanRL's formulas and a plain-Python loop, and its wiring into the update."""
 
 import dataclasses
+import types
 
 import numpy as np
 import pytest
@@ -10,9 +11,10 @@ import thrust.algorithms.ppo
 from thrust.algorithms.ppo import PPO, PPOConfig, ppo_loss
 
 # One minibatch of eight samples where every branch is taken: ratios below, inside and above [0.8, 1.2]
-# with positive and negative advantages, and new values inside and outside old value ± 0.2.
+# with positive and negative advantages (of mean 1/8, so that centering shows), and new values inside and
+# outside old value ± 0.2.
 RATIO = torch.tensor([0.5, 0.9, 1.0, 1.1, 1.5, 0.7, 1.3, 1.05], dtype=torch.float64)
-ADVANTAGES = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0, -0.5, 2.0, -3.0], dtype=torch.float64)
+ADVANTAGES = torch.tensor([1.0, -2.0, 0.5, 3.0, -1.0, -0.5, 2.0, -2.0], dtype=torch.float64)
 NEW_VALUES = torch.tensor([0.0, 1.0, 2.5, -1.0, 0.3, 0.9, 4.0, -2.0], dtype=torch.float64)
 OLD_VALUES = torch.tensor([0.1, 0.5, 2.4, -0.5, 0.3, 1.5, 3.0, -2.1], dtype=torch.float64)
 RETURNS = torch.tensor([1.0, 0.0, 3.0, -2.0, 0.0, 1.0, 2.0, -1.0], dtype=torch.float64)
@@ -42,10 +44,10 @@ def python_loss(config):
     ratio, adv, new, old, ret, ent = (x.tolist() for x in (RATIO, ADVANTAGES, NEW_VALUES, OLD_VALUES, RETURNS,
                                                             ENTROPY))
     n, eps = len(ratio), config.clip_coef
-    if config.norm_adv:
+    if config.norm_adv != "none":
         mean = sum(adv) / n
         std = (sum((a - mean) ** 2 for a in adv) / (n - 1)) ** 0.5  # torch.std: the unbiased estimate
-        adv = [(a - mean) / (std + 1e-8) for a in adv]
+        adv = [(a - mean) / (std + 1e-8 if config.norm_adv == "standardize" else 1.0) for a in adv]
     objective = sum(min(r * a, min(max(r, 1 - eps), 1 + eps) * a) for r, a in zip(ratio, adv, strict=True)) / n
     value_terms = []
     for v, v_old, g in zip(new, old, ret, strict=True):
@@ -55,20 +57,23 @@ def python_loss(config):
     return -objective - config.ent_coef * sum(ent) / n + config.vf_coef * value_loss
 
 
-@pytest.mark.parametrize("norm_adv", [True, False])
+@pytest.mark.parametrize("norm_adv", ["standardize", "center", "none"])
 @pytest.mark.parametrize("clip_vloss", [True, False])
 def test_loss_matches_cleanrl_and_a_python_loop(norm_adv, clip_vloss):
     config = PPOConfig(norm_adv=norm_adv, clip_vloss=clip_vloss, clip_coef=0.2, ent_coef=0.01, vf_coef=0.5)
     loss, policy_loss, value_loss, entropy_loss = ppo_loss(RATIO, ENTROPY, NEW_VALUES, ADVANTAGES, RETURNS,
                                                            OLD_VALUES, config)
-    expected = cleanrl_loss(RATIO, ENTROPY, NEW_VALUES, ADVANTAGES, RETURNS, OLD_VALUES, config)
-    torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
+    if norm_adv != "center":  # CleanRL's norm_adv is standardize (True) or none (False)
+        args = types.SimpleNamespace(**{**dataclasses.asdict(config), "norm_adv": norm_adv == "standardize"})
+        expected = cleanrl_loss(RATIO, ENTROPY, NEW_VALUES, ADVANTAGES, RETURNS, OLD_VALUES, args)
+        torch.testing.assert_close(loss, expected, rtol=1e-12, atol=0)
     assert loss.item() == pytest.approx(python_loss(config), rel=1e-12)
     assert loss.item() == pytest.approx(
         policy_loss.item() - 0.01 * entropy_loss.item() + 0.5 * value_loss.item(), rel=1e-12
     )
     # The branches matter here: dropping a clip or the normalization changes the number.
-    for change in (dict(clip_coef=10.0), dict(norm_adv=not norm_adv), dict(clip_vloss=not clip_vloss)):
+    others = [dict(norm_adv=other) for other in ("standardize", "center", "none") if other != norm_adv]
+    for change in (dict(clip_coef=10.0), *others, dict(clip_vloss=not clip_vloss)):
         other = ppo_loss(RATIO, ENTROPY, NEW_VALUES, ADVANTAGES, RETURNS, OLD_VALUES,
                          dataclasses.replace(config, **change))[0]
         assert abs(other.item() - loss.item()) > 1e-3, change

@@ -74,6 +74,7 @@ def case_model(name: str):
             envs,
             env_id="TimeLimitedWalk",
             seed=4,
+            norm_adv="standardize",  # the default when recorded
             gamma=0.9,
             gae_lambda=0.8,
             **{k: v for k, v in SHORT.items() if k != "num_envs"},
@@ -84,6 +85,7 @@ def case_model(name: str):
             envs,
             env_id="TinyFrames",
             seed=5,
+            norm_adv="standardize",  # the default when recorded
             num_steps=8,
             total_timesteps=2 * 8 * 3,
             num_minibatches=2,

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from thrust.presets import preset
+from thrust.storage import ADVANTAGE_NORMS
 
 BACKENDS = ("auto", "native", "cuda", "serial", "multiprocessing", "envpool")  # what thrust.make accepts
 
@@ -161,6 +162,16 @@ def check_positive(config: TrainConfig, name: str) -> None:
     value = getattr(config, name)
     if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
         raise ValueError(f"{name} must be positive, got {value!r}")
+
+
+def check_norm_adv(config: TrainConfig) -> None:
+    """`ValueError` unless `config.norm_adv` is one of `ADVANTAGE_NORMS`; called before the type check so
+    that CleanRL's booleans get told what to write instead."""
+    if config.norm_adv not in ADVANTAGE_NORMS:
+        raise ValueError(
+            f"norm_adv must be one of {', '.join(map(repr, ADVANTAGE_NORMS))}, got {config.norm_adv!r} "
+            "(CleanRL's norm_adv=True is 'standardize', False is 'none')"
+        )
 
 
 def check_in_unit_interval(config: TrainConfig, name: str) -> None:

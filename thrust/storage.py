@@ -11,7 +11,7 @@ What varies between algorithms has its room here:
 - recurrent policies: `states`, the core's state entering each step (zeroed where an episode starts),
   from which training replays sequences of any length;
 - absent rows (agents not yet spawned or already done): `row_masks`, true where a row counts;
-  `masked_mean` and `masked_normalize` are what every algorithm's loss reads them with.
+  `masked_mean` and `normalize_advantages` are what every algorithm's loss reads them with.
 """
 
 from __future__ import annotations
@@ -45,14 +45,24 @@ def masked_mean(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
     return torch.where(mask, x, 0.0).sum() / mask.sum().clamp(min=1)
 
 
-def masked_normalize(x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    """`x` less its mean, over its (unbiased) standard deviation + 1e-8, both over the rows that count only
-    (`mask` true; None: all of them): advantage normalization that absent rows do not move."""
+ADVANTAGE_NORMS = ("standardize", "center", "none")
+"""what a loss does to each minibatch's advantages (PPO's and APPO's `norm_adv`): "standardize" (less the
+mean, over the standard deviation: CleanRL's `norm_adv=True`), "center" (less the mean only), "none" """
+
+
+def normalize_advantages(x: torch.Tensor, how: str, mask: torch.Tensor | None) -> torch.Tensor:
+    """Advantages `x` normalized `how` (one of `ADVANTAGE_NORMS`) over the rows that count only (`mask` true;
+    None: all of them), so that absent rows do not move it. "standardize" divides by the unbiased standard
+    deviation + 1e-8."""
+    if how == "none":
+        return x
+    centered = x - masked_mean(x, mask)
+    if how == "center":
+        return centered
     if mask is None:
-        return (x - x.mean()) / (x.std() + 1e-8)
-    mean = masked_mean(x, mask)
-    variance = torch.where(mask, x - mean, 0.0).square().sum() / (mask.sum() - 1).clamp(min=1)
-    return (x - mean) / (variance.sqrt() + 1e-8)
+        return centered / (x.std() + 1e-8)
+    variance = torch.where(mask, centered, 0.0).square().sum() / (mask.sum() - 1).clamp(min=1)
+    return centered / (variance.sqrt() + 1e-8)
 
 
 class RolloutStorage:

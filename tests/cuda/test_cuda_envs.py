@@ -27,8 +27,10 @@ EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "native_gridworld.p
 # Short time limits where an env's own would not end an episode within the steps compared.
 KWARGS = {"Acrobot-v1": {"max_episode_steps": 40}, "MountainCar-v0": {"max_episode_steps": 50},
           "MountainCarContinuous-v0": {"max_episode_steps": 50}, "Pendulum-v1": {"max_episode_steps": 50},
-          "CartPole-v1": {}, "CueRecall-v0": {"delay": 3}, "LockedCorridor-v0": {}, "GridWorld-v0": {}}
-INTEGER_ONLY = {"CueRecall-v0", "LockedCorridor-v0", "GridWorld-v0"}  # no transcendental functions: exact on a GPU too
+          "CartPole-v1": {}, "CueRecall-v0": {"delay": 3}, "LockedCorridor-v0": {}, "FarCorner-v0": {},
+          "GridWorld-v0": {}}
+# no transcendental functions (FarCorner's one division is correctly rounded on a GPU too): exact everywhere
+INTEGER_ONLY = {"CueRecall-v0", "LockedCorridor-v0", "FarCorner-v0", "GridWorld-v0"}
 NUM_ENVS, STEPS = 4, 160
 
 

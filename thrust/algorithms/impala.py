@@ -32,8 +32,8 @@ import torch
 
 from thrust.actors import ActorCollector, ActorPool
 from thrust.advantage import vtrace
-from thrust.config import TrainConfig, check_in_unit_interval, check_positive
-from thrust.storage import masked_mean, masked_normalize
+from thrust.config import TrainConfig, check_in_unit_interval, check_norm_adv, check_positive
+from thrust.storage import masked_mean, normalize_advantages
 from thrust.training import Algorithm
 from thrust.vector.base import VecEnv
 
@@ -108,11 +108,13 @@ class APPOConfig(IMPALAConfig):
     """minibatches per epoch; must divide the batch"""
     clip_coef: float = 0.2
     """surrogate clipping coefficient of the ratio π/μ"""
-    norm_adv: bool = True
-    """normalize the V-trace advantages per minibatch"""
+    norm_adv: str = "standardize"
+    """per minibatch, the V-trace advantages less their mean and over their standard deviation
+    ("standardize"), less their mean only ("center", PPO's default) or as they are ("none")"""
 
     def validate(self) -> None:
         """Raise `ValueError` naming the first inconsistent field."""
+        check_norm_adv(self)
         super().validate()
         for name in ("update_epochs", "num_minibatches"):
             check_positive(self, name)
@@ -157,8 +159,7 @@ def appo_loss(
     `pg_advantages`. `mask` (multi-agent rows) marks the samples that count: absent agents' rows are left
     out of every mean, the normalization included.
     """
-    if config.norm_adv:
-        advantages = masked_normalize(advantages, mask)
+    advantages = normalize_advantages(advantages, config.norm_adv, mask)
     policy_loss = masked_mean(torch.max(
         -advantages * ratio, -advantages * ratio.clamp(1 - config.clip_coef, 1 + config.clip_coef)
     ), mask)

@@ -20,10 +20,10 @@ import torch
 
 from thrust import distributed
 from thrust.advantage import gae
-from thrust.config import TrainConfig, check_in_unit_interval, check_positive
+from thrust.config import TrainConfig, check_in_unit_interval, check_norm_adv, check_positive
 from thrust.curiosity import RND
 from thrust.policies import ActorCritic
-from thrust.storage import masked_mean, masked_normalize, sequences
+from thrust.storage import masked_mean, normalize_advantages, sequences
 from thrust.teams import TeamActorCritic
 from thrust.training import Algorithm
 from thrust.vector.base import VecEnv
@@ -36,7 +36,8 @@ from thrust.vector.base import VecEnv
 
 @dataclass
 class PPOConfig(TrainConfig):
-    """PPO's hyperparameters: CleanRL's ppo.py defaults, under the env's preset where it has one (thrust.presets)."""
+    """PPO's hyperparameters: CleanRL's ppo.py defaults except `norm_adv`, under the env's preset where it has
+    one (thrust.presets)."""
 
     gae_lambda: float = 0.95
     """λ of generalized advantage estimation"""
@@ -44,8 +45,17 @@ class PPOConfig(TrainConfig):
     """minibatches per epoch; must divide the batch"""
     update_epochs: int = 4
     """passes over each batch"""
-    norm_adv: bool = True
-    """normalize advantages per minibatch"""
+    norm_adv: str = "center"
+    """per minibatch, the advantages less their mean ("center"), also over their standard deviation
+    ("standardize": CleanRL's default, detail 7) or as they are ("none"). Centering by default: before a
+    sparse task's first reward the advantages are the value function's noise, which standardizing scales
+    up to unit size, far above the entropy bonus, so the policy collapses without ever seeing a reward
+    (tests/test_ppo_defaults.py). On FarCorner-v0, a grid rewarded only at its far corner, the greedy policy
+    arrives on 18 of seeds 1-20 centering or with "none", 15 standardizing; the mean is the baseline that
+    dense tasks need (Acrobot-v1 without its preset: -106 centering, -311 with "none", -170 standardizing;
+    `benchmarks/ppo_defaults.py`, BENCHMARKS.md). With Adam the advantages' scale barely sets the step
+    size, but it sets the entropy bonus's weight: a task whose advantages stay far below ent_coef may want
+    "standardize", which the presets tuned with it keep (thrust.presets)."""
     clip_coef: float = 0.2
     """surrogate clipping coefficient"""
     clip_vloss: bool = True
@@ -82,6 +92,7 @@ class PPOConfig(TrainConfig):
 
     def validate(self) -> None:
         """Raise `ValueError` naming the first inconsistent field."""
+        check_norm_adv(self)
         super().validate()
         for name in ("num_minibatches", "update_epochs"):
             check_positive(self, name)
@@ -134,8 +145,7 @@ def ppo_loss(
     the current policy; `advantages`, `returns` and `old_values` from the rollout. `mask` (multi-agent rows)
     marks the samples that count: absent agents' rows are left out of every mean, the normalization included.
     """
-    if config.norm_adv:  # per minibatch (detail 7)
-        advantages = masked_normalize(advantages, mask)
+    advantages = normalize_advantages(advantages, config.norm_adv, mask)  # per minibatch (detail 7)
 
     # Clipped surrogate objective, the pessimistic bound (detail 8).
     policy_loss = masked_mean(torch.max(

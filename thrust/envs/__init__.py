@@ -12,6 +12,7 @@ from collections.abc import Callable
 from thrust.envs.acrobot import Acrobot
 from thrust.envs.cartpole import CartPole
 from thrust.envs.cue_recall import CueRecall
+from thrust.envs.far_corner import FarCorner
 from thrust.envs.locked_corridor import LockedCorridor
 from thrust.envs.meet import Meet
 from thrust.envs.mountain_car import MountainCar, MountainCarContinuous
@@ -29,12 +30,13 @@ registry: dict[str, Callable[..., VecEnv]] = {
     "Pendulum-v1": Pendulum,
     "CueRecall-v0": CueRecall,
     "LockedCorridor-v0": LockedCorridor,
+    "FarCorner-v0": FarCorner,
     "Meet-v0": Meet,
     "Race-v0": Race,
 }
 
 __all__ = [
-    "Acrobot", "CartPole", "CueRecall", "LockedCorridor", "Meet", "MountainCar", "MountainCarContinuous",
+    "Acrobot", "CartPole", "CueRecall", "FarCorner", "LockedCorridor", "Meet", "MountainCar", "MountainCarContinuous",
     "NativeMultiAgentVecEnv", "NativeVecEnv", "Pendulum", "Race", "normal", "numpy_square", "numpy_square32",
     "randint", "registry", "uniform",
 ]
