@@ -189,7 +189,7 @@ def test_main_process_interrupted_or_killed_leaves_no_workers(how):
             os.killpg(script.pid, signal.SIGINT)
         else:
             script.kill()
-        with deadline(10):
+        with deadline(30):  # a hang, not a slow exit: on 2 loaded cores the clean-up has taken over 10 s
             _, stderr = script.communicate()
         assert how == "sigkill" or "KeyboardInterrupt" in stderr
         assert wait_until_gone(pids) == []
