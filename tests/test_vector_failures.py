@@ -161,6 +161,11 @@ def test_close_and_garbage_collection_reap_workers_and_memory(shared_memory_left
 
 CTRL_C_SCRIPT = textwrap.dedent(
     """
+    import signal
+    # As a terminal's shell starts it: SIGINT delivered, whatever the test runner's process left ignored or
+    # blocked (both are inherited across exec).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     import numpy as np
     import thrust
     envs = thrust.make("CartPole-v1", num_envs=4, backend="multiprocessing", num_workers=2)
@@ -170,6 +175,16 @@ CTRL_C_SCRIPT = textwrap.dedent(
         envs.step(np.zeros(4, dtype=np.int64))
     """
 )
+
+
+def signal_state(pid: int) -> str:
+    """A process's state and its blocked, ignored and caught signal masks, from /proc."""
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            lines = [line.strip() for line in status if line.startswith(("State", "SigBlk", "SigIgn", "SigCgt"))]
+    except FileNotFoundError:
+        return f"{pid} gone"
+    return f"{pid} " + ", ".join(lines)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigkill"])
@@ -189,8 +204,11 @@ def test_main_process_interrupted_or_killed_leaves_no_workers(how):
             os.killpg(script.pid, signal.SIGINT)
         else:
             script.kill()
-        with deadline(30):  # a hang, not a slow exit: on 2 loaded cores the clean-up has taken over 10 s
-            _, stderr = script.communicate()
+        try:
+            with deadline(30):  # a hang, not a slow exit
+                _, stderr = script.communicate()
+        except TimeoutError as error:  # which process still holds on, and with what signal state
+            raise AssertionError(f"{error}: " + "; ".join(signal_state(pid) for pid in (script.pid, *pids))) from None
         assert how == "sigkill" or "KeyboardInterrupt" in stderr
         assert wait_until_gone(pids) == []
     finally:
