@@ -4,11 +4,13 @@ non-zero with its message on stderr.
 
     python tests/distributed_worker.py variants OUT  # gradients; PPO (normalizers, target_kl, LSTM, RND), IMPALA, APPO
     python tests/distributed_worker.py solve OUT     # PPO's CartPole preset, checked after every update
+    python tests/distributed_worker.py leave OUT     # rank 1 fails and leaves, rank 0 finishes after it
 """
 
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -104,7 +106,20 @@ def gradients(out: Path) -> None:
     (out / f"gradients-{world.rank}.txt").write_text("ok\n")
 
 
+def leave(out: Path) -> None:
+    """Rank 1 fails (leaves without waiting); rank 0 finishes a second later and waits for the others."""
+    world = distributed.init()
+    distributed.broadcast_tensors([torch.zeros(3)])
+    if world.rank == 1:
+        distributed.shutdown(finished=False)
+        sys.exit(3)
+    time.sleep(1.0)
+    started = time.monotonic()
+    distributed.shutdown()
+    (out / "left.txt").write_text(f"{time.monotonic() - started}\n")
+
+
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    {"variants": variants, "solve": solve}[sys.argv[1]](Path(sys.argv[2]))
+    {"variants": variants, "solve": solve, "leave": leave}[sys.argv[1]](Path(sys.argv[2]))
     distributed.shutdown()

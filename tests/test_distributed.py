@@ -37,7 +37,7 @@ def free_port() -> int:
 def rank_env(rank: int, world_size: int, port: int, **extra: str) -> dict[str, str]:
     return {**os.environ, "RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
             "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port), "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1",
-            **extra}
+            "PYTHONFAULTHANDLER": "1", **extra}  # a rank that aborts prints every thread's Python stack
 
 
 def start_ranks(args: list[str], world_size: int = 2, **extra: str) -> list[subprocess.Popen]:
@@ -154,6 +154,15 @@ def test_two_ranks_solve_cartpole_with_the_preset(tmp_path):
 LONG_RUN = ["-m", "thrust", "train", "ppo", "--env", "CartPole-v1", "--num-envs", "4", "--num-steps", "16",
             "--total-timesteps", "100000000", "--quiet", "--eval-episodes", "0", "--no-plot",
             "--checkpoint-every", "100000"]
+
+
+def test_the_ranks_leave_together_and_a_failed_rank_leaves_at_once(tmp_path):
+    """At the end, a finished rank waits for the others at a barrier; one that failed does not, and the
+    barrier of the others then fails at once, as a warning naming it, not as an error."""
+    (rc0, _, err0), (rc1, _, err1) = finish(start_ranks([str(WORKER), "leave", str(tmp_path)]), timeout=120)
+    assert (rc0, rc1) == (0, 3), (err0[-3000:], err1[-3000:])
+    assert "rank 0: another rank left the run before the end" in err0, err0[-3000:]
+    assert float((tmp_path / "left.txt").read_text()) < 30  # not the collective timeout (300 s)
 
 
 @pytest.mark.parametrize("fault", ["killed", "hung"])

@@ -492,14 +492,17 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] not in COMMANDS:
         print(__doc__.strip() + f"\n\nalgorithms: {', '.join(algorithms.names())}")
         return 0 if argv[:1] in (["-h"], ["--help"]) else 2
+    finished = False
     try:
         try:
-            return COMMANDS[argv[0]](argv[1:])
+            status = COMMANDS[argv[0]](argv[1:])
+            finished = True
+            return status
         finally:
             if "torch.distributed" in sys.modules:  # a distributed run's ranks leave their process group
                 from thrust.distributed import shutdown
 
-                shutdown()
+                shutdown(finished)
     # bad input, bad files, failed benchmarks, a diverged loss (FloatingPointError), a missing extra (ImportError)
     except (ValueError, FileNotFoundError, RuntimeError, FloatingPointError, ImportError) as error:
         if os.environ.get("THRUST_TRACEBACK"):
