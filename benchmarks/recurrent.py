@@ -33,7 +33,8 @@ SOLVED, WINDOW, BUDGET = 475.0, 20, 300_000
 # Thrust's settings (README): 16 envs × 32 steps, sequences of the whole rollout, 2 minibatches × 10 epochs, λ 0.8,
 # γ 0.98, lr 2e-3, observation normalization; greedy evaluation 497-500 on seeds 1-6 after 150K steps.
 THRUST = dict(recurrent="lstm", recurrent_size=64, num_envs=16, num_steps=32, num_minibatches=2, update_epochs=10,
-              gae_lambda=0.8, gamma=0.98, learning_rate=2e-3, ent_coef=0.0, normalize_obs=True)
+              gae_lambda=0.8, gamma=0.98, learning_rate=2e-3, ent_coef=0.0, normalize_obs=True,
+              norm_adv="standardize")
 
 
 def solved(returns) -> bool:

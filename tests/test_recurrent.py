@@ -169,7 +169,7 @@ def test_an_lstm_solves_cartpole_without_velocities_where_a_feed_forward_policy_
     """The README's settings, 150K steps: greedy evaluation 497-500 on seeds 1-3 (tuned) and 5-6, 166 on seed 4;
     the same settings without the core evaluate about 43 (the pole falls once the velocities are unknown)."""
     settings = dict(env_kwargs={"observe_velocity": False}, recurrent_size=64, num_envs=16, num_minibatches=2,
-                    gae_lambda=0.8, learning_rate=2e-3, normalize_obs=True)
+                    gae_lambda=0.8, learning_rate=2e-3, normalize_obs=True, norm_adv="standardize")
     scores = {}
     for recurrent in ("lstm", None):
         with thrust.PPO("CartPole-v1", seed=5, recurrent=recurrent, **settings) as model:
