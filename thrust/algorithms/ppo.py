@@ -257,50 +257,54 @@ class PPO(Algorithm):
 
         # ---- Update: epochs × shuffled minibatches (detail 6) of sequences [L, ...] ----
         # A feed-forward policy's sequences are single steps (L = 1: the flattened batch); a recurrent one's are
-        # L consecutive steps of one env, replayed from the state stored at their first step.
+        # L consecutive steps of one env, replayed from the state stored at their first step. Every tensor the
+        # loss reads has the sequences along dim 1 ([L, S, ...]; a sequence's first state and row [1, S, ...]),
+        # so that one shuffle and one slice serve them all.
         length = config.sequence_length
-        b_obs, b_actions, b_logprobs, b_advantages, b_returns, b_values = (
-            sequences(x, length) for x in
-            (storage.obs, storage.actions, storage.logprobs, advantages, returns[0], storage.values)
-        )
-        b_int_returns = None if self.curiosity is None else sequences(returns[1], length)
-        b_masks = None if storage.row_masks is None else sequences(storage.row_masks, length)
+        batch = {name: sequences(x, length) for name, x in (
+            ("obs", storage.obs), ("actions", storage.actions), ("logprobs", storage.logprobs),
+            ("advantages", advantages), ("returns", returns[0]), ("values", storage.values))}
+        if self.curiosity is not None:
+            batch["int_returns"] = sequences(returns[1], length)
+        if storage.row_masks is not None:
+            batch["masks"] = sequences(storage.row_masks, length)
         recurrent = storage.states is not None
-        b_initial_states = storage.states[::length].flatten(0, 1) if recurrent else None
-        b_episode_starts = sequences(storage.episode_starts(), length) if recurrent else None
+        if recurrent:
+            batch["initial_states"] = storage.states[::length].flatten(0, 1)[None]
+            batch["episode_starts"] = sequences(storage.episode_starts(), length)
         num_sequences = storage.num_envs * storage.num_steps // length  # the storage's rows: a multi-agent env's agents
-        b_rows = torch.arange(num_sequences, device=self.device) % storage.num_envs  # sequence c·N + n is row n's
+        batch["rows"] = (torch.arange(num_sequences, device=self.device) % storage.num_envs)[None]  # c·N + n: row n
         sequences_per_minibatch = num_sequences // config.num_minibatches
         clipfrac_sum = torch.zeros((), device=self.device)
         num_gradient_steps = 0
         for epoch in range(config.update_epochs):
-            # One minibatch holding the whole batch needs no shuffle and no gather: its gradient is the same.
-            order = torch.randperm(num_sequences, generator=self.generator, device=self.device) \
-                if config.num_minibatches > 1 else slice(None)
+            shuffled = batch  # one minibatch holding the whole batch needs no shuffle: its gradient is the same
+            if config.num_minibatches > 1:  # gathered once an epoch, so that its minibatches are slices of it
+                order = torch.randperm(num_sequences, generator=self.generator, device=self.device)
+                shuffled = {name: x[:, order] for name, x in batch.items()}
             for minibatch, start in enumerate(range(0, num_sequences, sequences_per_minibatch)):
-                index = order[start:start + sequences_per_minibatch] if config.num_minibatches > 1 else order
+                mb = {name: x[:, start:start + sequences_per_minibatch] for name, x in shuffled.items()}
                 new_logprob, entropy, new_value = policy.evaluate_sequences(
-                    b_obs[:, index], b_actions[:, index],
-                    b_initial_states[index] if recurrent else None, b_episode_starts[:, index] if recurrent else None,
-                    b_rows[index],
+                    mb["obs"], mb["actions"], mb["initial_states"][0] if recurrent else None,
+                    mb["episode_starts"] if recurrent else None, mb["rows"][0],
                 )
-                logratio = new_logprob - b_logprobs[:, index].flatten()
+                logratio = new_logprob - mb["logprobs"].flatten()
                 ratio = logratio.exp()
-                mask = None if b_masks is None else b_masks[:, index].flatten()
+                mask = mb["masks"].flatten() if "masks" in mb else None
                 with torch.no_grad():
-                    # Debug metrics (detail 12): the old KL estimator and the unbiased (r − 1) − log r one.
-                    old_approx_kl = masked_mean(-logratio, mask)
-                    approx_kl = masked_mean((ratio - 1) - logratio, mask)
                     clipfrac_sum += masked_mean(((ratio - 1.0).abs() > config.clip_coef).float(), mask)
+                    if minibatch == config.num_minibatches - 1:  # the epoch's last, what target_kl and the log read
+                        # Debug metrics (detail 12): the old KL estimator and the unbiased (r − 1) − log r one.
+                        old_approx_kl = masked_mean(-logratio, mask)
+                        approx_kl = masked_mean((ratio - 1) - logratio, mask)
 
                 loss, policy_loss, value_loss, entropy_loss = ppo_loss(
                     ratio, entropy, new_value if self.curiosity is None else new_value[:, 0],
-                    b_advantages[:, index].flatten(), b_returns[:, index].flatten(), b_values[:, index].flatten(),
-                    config, mask=mask,
+                    mb["advantages"].flatten(), mb["returns"].flatten(), mb["values"].flatten(), config, mask=mask,
                 )
                 if self.curiosity is not None:
-                    curiosity_losses = self.curiosity_losses(new_value[:, 1], b_int_returns[:, index].flatten(),
-                                                             b_obs[:, index].flatten(0, 1))
+                    curiosity_losses = self.curiosity_losses(new_value[:, 1], mb["int_returns"].flatten(),
+                                                             mb["obs"].flatten(0, 1))
                     loss = loss + config.vf_coef * curiosity_losses[0] + curiosity_losses[1]
                 self.gradient_step(loss, f"epoch {epoch + 1}, minibatch {minibatch + 1}")
                 num_gradient_steps += 1
