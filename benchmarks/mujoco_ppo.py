@@ -147,10 +147,6 @@ def worker(argv: list[str]) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-
-
-
-
 def print_returns(steps: int) -> None:
     runs = {kind: spawn(__file__, f"returns-{kind}", str(steps)) for kind in ("preset", "wall-clock")}
     print(f"Command: `python benchmarks/mujoco_ppo.py --returns {steps}`: {ENV_ID}, seed 1, one run each in turn; "

@@ -38,7 +38,6 @@ SOLVED = 475.0
 WINDOW = 20
 
 
-
 def solved(returns) -> bool:
     recent = list(returns)[-WINDOW:]
     return len(recent) == WINDOW and sum(recent) / WINDOW >= SOLVED
@@ -147,10 +146,6 @@ def worker(argv: list[str]) -> None:
 # ---------------------------------------------------------------------------------------------------
 # The driver
 # ---------------------------------------------------------------------------------------------------
-
-
-
-
 
 
 def main() -> None:

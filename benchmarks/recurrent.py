@@ -111,8 +111,6 @@ def run_sb3_contrib(seed: int) -> dict:
     return {"solved": is_solved, "seconds": seconds, "steps": steps, "eval": float(np.mean(returns))}
 
 
-
-
 def worker(kind: str, seed: int) -> None:
     import torch._dynamo  # noqa: F401  (torch.optim imports it at the first optimizer: an import, not training)
 

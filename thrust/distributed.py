@@ -145,8 +145,7 @@ def shutdown(finished: bool = True) -> None:
         try:
             dist.barrier()
         except RuntimeError as error:
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            warnings.warn(f"rank {world().rank}: another rank left the run before the end ({first_line})",
+            warnings.warn(f"rank {world().rank}: another rank left the run before the end ({_first_line(error)})",
                           stacklevel=2)
     dist.destroy_process_group()
 
@@ -207,11 +206,16 @@ def collective(what: str) -> Iterator[None]:
             culprit = "another rank died or hung (the rendezvous store is gone too)"
         else:
             culprit = "another rank failed or left the run"
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise DistributedError(
             f"rank {here.rank} of {here.size}: {what} failed after {waited:.1f} s: {culprit}; every rank stops. "
-            f"({first_line})"
+            f"({_first_line(error)})"
         ) from error
+
+
+def _first_line(error: BaseException) -> str:
+    """The first line of `error`'s message (torch's gloo errors run to many), or its type when it has none."""
+    message = str(error).strip()
+    return message.splitlines()[0] if message else type(error).__name__
 
 
 # -- collectives -----------------------------------------------------------------------------------
