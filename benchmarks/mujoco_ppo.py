@@ -89,7 +89,8 @@ def run_to_the_end(steps: int, wall_clock: bool) -> dict:
 
 def step_costs(repeats: int = 2000) -> dict[str, float]:
     """CPU µs of each part of a 1-env rollout step of the preset, each timed in a loop of its own (best of 5
-    loops): warmer caches than inside the rollout, so a floor rather than the rollout's own split."""
+    loops): warmer caches than inside the rollout, so a floor rather than the rollout's own split; and of one
+    gradient step of the preset's update (best of 5 updates)."""
     import numpy as np
 
     import thrust
@@ -130,6 +131,17 @@ def step_costs(repeats: int = 2000) -> dict[str, float]:
                 part()
             best = min(best, (time.process_time() - start) / repeats * 1e6)
         costs[name] = best
+    model.close()
+    # The update, per gradient step: the preset's 10 epochs × 32 minibatches of 64 on one rollout of 2048 steps.
+    model = thrust.PPO(ENV_ID, seed=1, num_envs=1, num_steps=2048, num_minibatches=32, update_epochs=10,
+                       normalize_obs=True, normalize_reward=True)
+    model.learn(callback=lambda m, metrics: False)
+    best = np.inf
+    for _ in range(5):
+        start = time.process_time()
+        model.update()
+        best = min(best, (time.process_time() - start) / 320 * 1e6)
+    costs["update, per gradient step (minibatch of 64: forward, loss, backward, clipping, Adam; GAE shared)"] = best
     model.close()
     return costs
 

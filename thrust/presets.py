@@ -206,7 +206,8 @@ against 931. At 1M steps, seeds 1-3, greedy evaluation (100 episodes) / last 20 
 1725 ± 37 / 1558 ± 36, Hopper 2549 ± 642 / 2401 ± 322, Walker2d 3949 ± 1385 / 3010 ± 776 (CleanRL: 1443 ± 46, 2383
 ± 272, 2288 ± 572), 195-236 s a run against about 960 s for CleanRL's loop at its 1,040 steps/s measured earlier
 here (`python benchmarks/quality.py --wall-clock --env HalfCheetah-v5 --env Hopper-v5 --env Walker2d-v5
---seeds 1-3`, BENCHMARKS.md)."""
+--seeds 1-3`, BENCHMARKS.md). Ant 1561 ± 226 / 540 ± 130 and Humanoid 827 ± 24 / 705 ± 36, 350-490 s a run
+(`--env Ant-v5 --env Humanoid-v5`; no CleanRL figure at 1M to compare with)."""
 
 
 # The actor-learners on CartPole-v1 run synchronously (one actor, policy lag 0, bit-reproducible): measured on
