@@ -109,6 +109,8 @@ def step_costs(repeats: int = 2000) -> dict[str, float]:
             storage.obs[0]),
         "act: actor and critic forwards, Gaussian sample, log-prob": lambda: collector.policy.act(
             storage.obs[0], collector.generator),
+        "env step and act, one after the other (the rows above in one loop)": lambda: (
+            envs.step(actions), collector.policy.act(storage.obs[0], collector.generator)),
         "observation normalization (statistics and normalized row into storage)": lambda: collector.observe(
             obs, update_statistics=True, out=storage.obs[1]),
         "reward scaling": lambda: collector.reward_scaler(rewards, terminations | truncations),
