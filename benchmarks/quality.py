@@ -58,8 +58,8 @@ CLEANRL = {
 FULL = [
     ("CartPole-v1", 500_000), ("Acrobot-v1", 500_000), ("MountainCar-v0", 500_000), ("Pendulum-v1", None),
     ("MountainCarContinuous-v0", None), ("HalfCheetah-v5", 1_000_000), ("Hopper-v5", 1_000_000),
-    ("Walker2d-v5", 1_000_000), ("ALE/Breakout-v5", 10_000_000), ("ALE/Pong-v5", 10_000_000),
-    ("ALE/BeamRider-v5", 10_000_000),
+    ("Walker2d-v5", 1_000_000), ("Ant-v5", None), ("Humanoid-v5", None), ("ALE/Breakout-v5", 10_000_000),
+    ("ALE/Pong-v5", 10_000_000), ("ALE/BeamRider-v5", 10_000_000),
 ]
 """the full table: (env id, steps; None: the preset's budget), CleanRL's step counts where it has a figure"""
 CLASSIC = [("CartPole-v1", None), ("Acrobot-v1", None), ("Pendulum-v1", None), ("MountainCarContinuous-v0", None)]
